@@ -365,6 +365,13 @@ def _categorical_columns(inputs: ReportInputs, frame: pd.DataFrame) -> list[str]
     return names
 
 
+def _subset_label(row) -> str:
+    name = row.value if row.group in ("all", "top") else f"{row.group}={row.value}"
+    if row.group == "temperature":
+        name = row.value
+    return f"{name} ({_pts(row.mean_gap)} points, n={row.n})"
+
+
 def _verdict(s: stats.GapSummary, alpha: float = 0.05) -> str:
     body = (
         f"{_pts(s.mean.estimate)} points ({_ci_pts(s.mean)}, Wilcoxon {_p(s.wilcoxon_p)}; "
@@ -467,16 +474,12 @@ def paired_comparison(
     hurts = where[where["mean_gap_high"] < 0]
     if len(where):
         if len(helps):
-            listed = ", ".join(
-                f"{r.group}={r.value} ({_pts(r.mean_gap)}, n={r.n})" for r in helps.itertuples()
-            )
+            listed = ", ".join(_subset_label(r) for r in helps.itertuples())
             sentence += f". Subsets where the gap's CI is above zero: {listed}"
         else:
             sentence += ". No subset has a gap whose 95% CI lies above zero"
         if len(hurts):
-            listed = ", ".join(
-                f"{r.group}={r.value} ({_pts(r.mean_gap)}, n={r.n})" for r in hurts.itertuples()
-            )
+            listed = ", ".join(_subset_label(r) for r in hurts.itertuples())
             sentence += f"; below zero: {listed}"
     return PairedComparison(
         available=True,
@@ -745,11 +748,15 @@ def sensitivity(
         for metric in ("distill", "baseline"):
             r = d.loc[metric]
             share = r.seed_share
+            if not np.isfinite(share):
+                tail = ""
+            elif share >= 1:
+                tail = ", seed noise alone covers the study's variance"
+            else:
+                tail = f", seed noise ≈ {100 * share:.0f}% of the study's variance"
             parts.append(
                 f"{metric}: seed std {100 * r.seed_std_pooled:.1f} points vs study range "
-                f"{100 * r.study_range:.1f} (IQR {100 * r.study_iqr:.1f})"
-                + (f", seed noise ≈ {100 * min(share, 9.99):.0f}% of the study's variance"
-                   if np.isfinite(share) else "")
+                f"{100 * r.study_range:.1f} (IQR {100 * r.study_iqr:.1f}){tail}"
             )
         sentences.append(
             f"Across {int(d.loc['distill', 'seed_configs'])} replicated configurations, "

@@ -343,7 +343,12 @@ def _kind(col: str) -> str:
                "params_total", "number", "n_seeds", "seed_configs", "seed_trials", "both_right",
                "only_a", "only_b", "both_wrong") or col.isupper():
         return "int"
-    if col in ("infer_sent_per_s", "train_s_per_epoch", "T", "left", "right"):
+    if col in ("saved_fraction",):
+        return "prob"
+    if col in ("epochs_run", "epochs_full", "wall_seconds"):
+        return "int"
+    if col in ("infer_sent_per_s", "train_s_per_epoch", "T", "left", "right", "t_min", "t_max",
+               "hours", "trials_per_hour"):
         return "float"
     return "str"
 
@@ -457,6 +462,23 @@ nav ol{columns:2}
 """
 
 
+# Errors while drawing are shown at the top of the page (and found by the headless-browser test)
+# instead of leaving a silently blank figure.
+_ERROR_HOOK = """
+window.__reportErrors = [];
+function __reportError(message) {
+  if (message !== null) { window.__reportErrors.push(String(message)); }
+  var box = document.getElementById("js-errors");
+  if (box && window.__reportErrors.length) {
+    box.hidden = false;
+    box.textContent = "JavaScript errors: " + window.__reportErrors.join(" | ");
+  }
+}
+window.addEventListener("error", function (e) { __reportError(e.message); });
+window.addEventListener("unhandledrejection", function (e) { __reportError(e.reason); });
+"""
+
+
 def _header_lines(h: A.Header) -> list[tuple[str, str]]:
     return [
         ("study", h.study_name),
@@ -486,7 +508,9 @@ def render_html(report: A.Report, figs: dict[str, list[tuple[str, go.Figure]]] |
         f"<title>distill-study report: {html.escape(h.study_name)}</title>",
         f"<style>{_CSS}</style>",
         f'<script type="text/javascript">{get_plotlyjs()}</script>',
+        f"<script>{_ERROR_HOOK}</script>",
         "</head><body>",
+        '<div id="js-errors" class="unavailable" hidden></div>',
         f"<header><h1>Sensitivity report: {html.escape(h.study_name)}</h1>",
         '<p class="budget">Budget: <b>epochs = '
         f"{html.escape(str(h.epochs))}</b>, <b>max_train_examples = "
@@ -517,7 +541,7 @@ def render_html(report: A.Report, figs: dict[str, list[tuple[str, go.Figure]]] |
                                config={"displaylogo": False, "responsive": True})
             parts.append(f'<div class="figure" data-figure="{div_id}">{body}</div>')
         parts.append("</section>")
-    parts.append("</body></html>")
+    parts.append("<script>__reportError(null);</script></body></html>")
     return "\n".join(parts)
 
 

@@ -259,7 +259,8 @@ def expected_max_std(values: np.ndarray) -> np.ndarray:
     v = np.sort(np.asarray(values, dtype=float))
     w = expected_max_weights(v.size)
     mean = w @ v
-    return np.sqrt(np.maximum(w @ (v**2) - mean**2, 0.0))
+    # Centred second moment: E[(X - mean)^2] avoids the cancellation of E[X^2] - mean^2.
+    return np.sqrt((w * (v[None, :] - mean[:, None]) ** 2).sum(axis=1))
 
 
 def expected_max_bootstrap(

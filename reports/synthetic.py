@@ -6,7 +6,7 @@ and to preview a report without training anything::
     from reports.synthetic import SyntheticSpec, make_study, make_teacher
     study = make_study(SyntheticSpec(n_trials=40, gap_mean=0.01))
 
-Each trial's truth is ``baseline = base + lr_effect(lr) + layers_effect + seed noise`` and
+Each trial's truth is ``baseline = 0.84 - lr_amplitude * |log10(lr) + 3| - 0.004 * |layers - 2| + seed noise`` and
 ``distill = baseline + gap``, with ``gap = gap_mean + gap_slope * (log10 T - 0.5) + noise``;
 so ``temperature`` alone drives the gap and ``lr`` dominates both arms.
 """
@@ -143,7 +143,7 @@ def make_study(spec: SyntheticSpec = SyntheticSpec(), name: str = "synthetic") -
     quantum = 1.0 / spec.dev_size
 
     def truth(params: dict) -> tuple[float, float]:
-        lr_effect = -spec.lr_amplitude * (math.log10(params["lr"]) + 3.0) ** 2
+        lr_effect = -spec.lr_amplitude * abs(math.log10(params["lr"]) + 3.0)
         base = 0.84 + lr_effect - 0.004 * abs(params["layers"] - 2)
         gap = spec.gap_mean + spec.gap_slope * (math.log10(params["temperature"]) - 0.5)
         return base, gap

@@ -208,7 +208,9 @@ def fine_tune(run_dir: str | os.PathLike, settings: TeacherSettings, *, device: 
     """
     run = Run(run_dir)
     dev_ = resolve_device(device)
-    dtype = autocast_dtype(dev_, settings.precision)
+    # On CPU, 'auto' keeps the teacher in fp32: its accuracy is the study's ceiling.
+    auto_cpu = settings.precision == "auto" and dev_.type == "cpu"
+    dtype = None if auto_cpu else autocast_dtype(dev_, settings.precision)
     manifest_path = run.teacher_dir / "manifest.json"
     if manifest_path.is_file() and not force:
         try:

@@ -60,15 +60,16 @@ def write_tsv(path: Path, rows) -> Path:
     return path
 
 
-def build_tiny_teacher(directory: Path, seed: int = 0) -> Path:
+def build_tiny_teacher(directory: Path, seed: int = 0, vocab: list[str] | None = None) -> Path:
     """A random 1-layer BERT (hidden 16) with its WordPiece tokenizer, saved to ``directory``."""
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
+    vocab = vocab or VOCAB
     directory.mkdir(parents=True, exist_ok=True)
-    tok = BertTokenizer(vocab={w: i for i, w in enumerate(VOCAB)})
+    tok = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)})
     tok.save_pretrained(directory)
     torch.manual_seed(seed)
-    cfg = BertConfig(vocab_size=len(VOCAB), hidden_size=16, num_hidden_layers=1,
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1,
                      num_attention_heads=2, intermediate_size=32, max_position_embeddings=64,
                      num_labels=2)
     BertForSequenceClassification(cfg).save_pretrained(directory)

@@ -37,17 +37,10 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from study.teacher import TeacherSettings, fine_tune
 
-    # On CPU, 'auto' keeps the teacher in fp32: its accuracy is the study's ceiling.
-    precision = args.precision
-    if precision == "auto" and not args.device.startswith("cuda"):
-        import torch
-
-        if args.device == "cpu" or not torch.cuda.is_available():
-            precision = "fp32"
     settings = TeacherSettings(
         epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
         max_train_examples=args.max_train_examples, freeze_embeddings=not args.train_embeddings,
-        evals_per_epoch=args.evals_per_epoch, seed=args.seed, precision=precision,
+        evals_per_epoch=args.evals_per_epoch, seed=args.seed, precision=args.precision,
     )
     fine_tune(args.run, settings, device=args.device, force=args.force)
     return 0

@@ -1,0 +1,268 @@
+"""The report's sections on synthetic studies with known truth (in-memory Optuna storage)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from optuna.trial import TrialState
+
+from reports import analysis as A
+from reports.inputs import inputs_from_study
+from reports.synthetic import SyntheticSpec, make_study, make_teacher
+
+N_RESAMPLES = 999
+
+
+def _inputs(spec: SyntheticSpec, teacher: bool = True):
+    study = make_study(spec)
+    if not teacher:
+        return inputs_from_study(study)
+    t = make_teacher(spec)
+    return inputs_from_study(study, teacher_diagnostics=t.diagnostics,
+                             teacher_test_logits=t.test_logits, test_labels=t.test_labels)
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """A study with a planted +1 point gap that temperature does not change."""
+    spec = SyntheticSpec(n_trials=40, gap_mean=0.01, gap_noise=0.006, seed=3)
+    inputs = _inputs(spec)
+    return spec, inputs, A.analyze(inputs, n_resamples=N_RESAMPLES)
+
+
+def test_planted_gap_is_recovered_inside_its_ci(planted):
+    spec, _, report = planted
+    o = report.paired.overall
+    assert o.n == spec.n_trials  # replicates excluded: one row per configuration
+    assert o.mean.low < spec.gap_mean < o.mean.high
+    assert o.mean.low > 0 and o.wilcoxon_p < 0.01
+    assert report.paired.conclusion.startswith("Distillation beats the baseline by +")
+    # The conclusion's numbers are the computed ones.
+    assert f"{100 * o.mean.estimate:+.1f} points" in report.paired.conclusion
+
+
+def test_no_planted_gap_reads_as_no_difference():
+    spec = SyntheticSpec(n_trials=30, gap_mean=0.0, gap_noise=0.006, seed=5)
+    p = A.paired_comparison(_inputs(spec, teacher=False),
+                            A.trial_frame(_inputs(spec, teacher=False)), n_resamples=N_RESAMPLES)
+    assert p.overall.mean.low < 0 < p.overall.mean.high
+    assert p.conclusion.startswith("No difference detectable")
+
+
+def test_subgroups_cover_top_categoricals_and_temperature_bands(planted):
+    _, _, report = planted
+    g = report.paired.subgroups
+    assert set(g["group"]) == {"all", "top", "cell", "soft_loss", "temperature"}
+    assert set(g.loc[g["group"] == "cell", "value"]) == {"lstm", "gru"}
+    assert g.loc[g["group"] == "cell", "n"].sum() == 40
+    assert g.loc[g["group"] == "temperature", "n"].sum() == 40
+    assert g.loc[g["group"] == "top", "n"].item() == report.paired.top_k == 10
+
+
+def test_gap_driver_ranks_first_for_the_gap_and_not_for_the_arms():
+    """Temperature alone drives the gap; lr dominates both arms."""
+    spec = SyntheticSpec(n_trials=48, gap_mean=0.0, gap_slope=0.05, gap_noise=0.001,
+                         seed_noise=0.001, lr_amplitude=0.15, n_replicated=0, seed=1)
+    inputs = _inputs(spec, teacher=False)
+    s = A.sensitivity(inputs, A.trial_frame(inputs))
+    imp = s.importances
+    assert set(imp["evaluator"]) == {"fANOVA", "PED-ANOVA"}
+    for evaluator in ("fANOVA", "PED-ANOVA"):
+        def first(target, evaluator=evaluator):
+            sub = imp[(imp["evaluator"] == evaluator) & (imp["target"] == target)]
+            return sub.loc[sub["rank"] == 1, "param"].tolist()
+
+        assert first("gap") == ["temperature"], evaluator
+        assert first("distill") == first("baseline") == ["lr"], evaluator
+    assert s.top_params[0] in ("temperature", "lr")
+    assert "temperature for the gap" in s.conclusion
+
+
+def test_too_few_trials_degrade_gracefully():
+    spec = SyntheticSpec(n_trials=3, n_replicated=0, n_pruned=0, n_failed=0, n_running=0)
+    inputs = _inputs(spec, teacher=False)
+    report = A.analyze(inputs, n_resamples=N_RESAMPLES)
+    assert report.sensitivity.importances.empty
+    assert "at least" in report.sensitivity.conclusion
+    assert report.paired.available and report.paired.overall.n == 3
+    assert report.expected_max.available
+    assert not report.teacher.available
+    assert "not available" in report.teacher.conclusion
+    assert "seed spread not available" in report.sensitivity.conclusion
+
+
+def test_empty_study_makes_every_section_say_not_available():
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
+    report = A.analyze(inputs_from_study(study), n_resamples=N_RESAMPLES)
+    for section in (report.summary, report.paired, report.expected_max, report.teacher,
+                    report.test_check):
+        assert not section.available
+        assert "not available" in section.conclusion.lower()
+    assert report.cost.counts["COMPLETE"] == 0
+
+
+def test_multi_objective_study_reads_both_arms_from_values_or_attrs():
+    spec = SyntheticSpec(n_trials=12, objective="both", n_pruned=0)
+    inputs = _inputs(spec)
+    assert inputs.is_multi_objective
+    frame = A.trial_frame(inputs)
+    done = [t for t in inputs.trials if t.state == TrialState.COMPLETE]
+    np.testing.assert_allclose(frame.loc[frame["used"], "distill_dev"],
+                               [t.values[0] for t in done])
+    np.testing.assert_allclose(frame.loc[frame["used"], "baseline_dev"],
+                               [t.values[1] for t in done])
+    # Without the arm attributes the values are the fallback.
+    bare = copy.deepcopy(done[0])
+    bare.user_attrs = {}
+    assert A.arm_dev_acc(bare, "baseline", "both") == done[0].values[1]
+    report = A.analyze(inputs, n_resamples=N_RESAMPLES)
+    assert report.header.directions == ("maximize", "maximize")
+    assert report.sensitivity.importances["target"].nunique() == 3
+
+
+def test_running_pruned_and_out_of_budget_trials_are_counted_not_mixed(planted):
+    spec, inputs, report = planted
+    h = report.header
+    assert h.state_counts["RUNNING"] == spec.n_running
+    assert h.state_counts["PRUNED"] == spec.n_pruned
+    assert "still running" in h.note
+    assert (h.epochs, h.max_train_examples) == (spec.epochs, spec.max_train_examples)
+    # One completed trial with another budget is excluded and reported.
+    t = next(t for t in inputs.trials if t.state == TrialState.COMPLETE)
+    other = copy.deepcopy(t)
+    other.user_attrs = {**t.user_attrs, "budget": {**t.user_attrs["budget"], "epochs": 99}}
+    other.number = 10_000
+    mixed = dataclasses.replace(inputs, trials=inputs.trials + (other,))
+    frame = A.trial_frame(mixed)
+    assert not frame.loc[frame["number"] == 10_000, "used"].item()
+    assert "different budget" in A.header(mixed, frame).note
+
+
+def test_variance_decomposition_matches_grouped_replicates(planted):
+    spec, _, report = planted
+    v = report.sensitivity.variance.set_index("metric")
+    frame = report.trials
+    used = frame[frame["used"]]
+    groups = used.groupby("config_id").filter(lambda g: len(g) >= 2).groupby("config_id")
+    assert v.loc["baseline", "seed_configs"] == spec.n_replicated == groups.ngroups
+    pooled = np.sqrt(sum(((g - g.mean()) ** 2).sum() for _, g in groups["baseline_dev"])
+                     / sum(len(g) - 1 for _, g in groups["baseline_dev"]))
+    assert v.loc["baseline", "seed_std_pooled"] == pytest.approx(pooled)
+    primary = frame.loc[frame["primary"], "baseline_dev"]
+    assert v.loc["baseline", "study_range"] == pytest.approx(primary.max() - primary.min())
+    q75, q25 = np.percentile(primary, [75, 25])
+    assert v.loc["baseline", "study_iqr"] == pytest.approx(q75 - q25)
+
+
+def test_seed_spread_estimates_the_planted_seed_noise():
+    spec = SyntheticSpec(n_trials=12, n_replicated=5, n_seeds=6, seed_noise=0.01,
+                         gap_noise=0.0, dev_size=100_000, seed=2)
+    inputs = _inputs(spec, teacher=False)
+    v = A.sensitivity(inputs, A.trial_frame(inputs)).variance.set_index("metric")
+    assert v.loc["baseline", "seed_trials"] == 30
+    assert 0.6 * spec.seed_noise < v.loc["baseline", "seed_std_pooled"] < 1.4 * spec.seed_noise
+
+
+def test_expected_max_curve_ends_at_the_sample_max_and_starts_at_the_mean(planted):
+    _, _, report = planted
+    e = report.expected_max
+    frame = report.trials[report.trials["primary"]]
+    for arm in ("distill", "baseline"):
+        c = e.curve[e.curve["arm"] == arm].set_index("n")
+        assert c.loc[1, "expected_max"] == pytest.approx(frame[f"{arm}_dev"].mean())
+        assert c.loc[e.n_trials, "expected_max"] == pytest.approx(frame[f"{arm}_dev"].max())
+        assert np.all(np.diff(c["expected_max"]) >= -1e-12)
+        assert 1 <= e.enough[arm] <= e.n_trials
+
+
+def test_test_check_picks_on_dev_and_runs_mcnemar_on_the_stored_predictions(planted):
+    spec, inputs, report = planted
+    c = report.test_check
+    frame = report.trials[report.trials["used"]]
+    assert c.best_trials["distill"] == int(frame.loc[frame["distill_dev"].idxmax(), "number"])
+    assert c.n_test == spec.test_size
+    assert c.points_per_example == pytest.approx(100 / spec.test_size)
+    labels = inputs.test_labels
+    by_number = {t.number: t for t in inputs.trials}
+
+    def correct(arm):
+        pred = by_number[c.best_trials[arm]].user_attrs[f"{arm}_test_pred"]
+        return np.array([int(ch) for ch in pred]) == labels
+
+    d, b = correct("distill"), correct("baseline")
+    row = c.mcnemar[(c.mcnemar["a"] == "best distill") & (c.mcnemar["b"] == "best baseline")]
+    assert row["only_a"].item() == int((d & ~b).sum())
+    assert row["only_b"].item() == int((~d & b).sum())
+    m = c.models.set_index("model")
+    assert m.loc["best distill", "test_acc"] == pytest.approx(d.mean())
+    assert m.loc["best distill", "low"] < d.mean() < m.loc["best distill", "high"]
+    assert f"one example = {100 / spec.test_size:.2f} points" in c.conclusion
+
+
+def test_test_check_without_labels_uses_recorded_accuracy():
+    spec = SyntheticSpec(n_trials=6, n_replicated=0)
+    inputs = _inputs(spec, teacher=False)
+    c = A.test_check(inputs, A.trial_frame(inputs))
+    assert c.available and c.mcnemar.empty
+    assert "McNemar not available" in c.conclusion
+
+
+def test_teacher_section_reads_diagnostics_and_temperature_trend():
+    spec = SyntheticSpec(n_trials=40, gap_slope=0.04, gap_noise=0.003, seed=4)
+    inputs = _inputs(spec)
+    t = A.teacher_section(inputs, A.trial_frame(inputs))
+    diag = inputs.teacher_diagnostics
+    assert t.ece == pytest.approx(diag["ece"])
+    assert t.overconfidence > 0.01 and "over-confident" in t.conclusion
+    assert list(t.entropy["T"]) == [1, 2, 4, 8]
+    assert t.entropy["normalized"].is_monotonic_increasing
+    assert t.temperature_effect["spearman_rho"] > 0.5
+    assert "the gap grows with temperature" in t.conclusion
+    acc = t.accuracy.set_index("split")
+    expected = (inputs.teacher_test_logits.argmax(axis=1) == inputs.test_labels).mean()
+    assert acc.loc["test", "accuracy"] == pytest.approx(expected)
+
+
+def test_cost_counts_pruning_savings_and_throughput(planted):
+    spec, _, report = planted
+    k = report.cost
+    complete = spec.n_trials + spec.n_replicated * (spec.n_seeds - 1)
+    assert k.counts == {"RUNNING": spec.n_running, "COMPLETE": complete,
+                        "PRUNED": spec.n_pruned, "FAIL": spec.n_failed, "WAITING": 0}
+    assert k.epochs_full == (complete + spec.n_pruned) * spec.epochs
+    assert k.epochs_run == complete * spec.epochs + spec.n_pruned  # pruned after one epoch
+    assert k.saved_fraction == pytest.approx(1 - k.epochs_run / k.epochs_full)
+    # Two workers run trials in pairs of `minutes_per_trial`.
+    n_all = complete + spec.n_pruned + spec.n_failed + spec.n_running
+    hours = ((n_all - 1) // 2 * spec.minutes_per_trial + spec.minutes_per_trial) / 60
+    assert k.hours == pytest.approx(hours)
+    finished = complete + spec.n_pruned + spec.n_failed
+    assert k.trials_per_hour == pytest.approx(finished / hours)
+    assert len(k.workers) == 2 and "on 2 workers" in k.conclusion
+
+
+def test_summary_marks_estimated_sizes_and_missing_throughput(planted):
+    _, _, report = planted
+    t = report.summary.table.set_index("model")
+    assert list(t.index) == ["teacher", "best distill", "best baseline"]
+    d = t.loc["best distill"]
+    assert d["file_bytes"] == 4 * d["params_total"]
+    assert d["file_size_source"].startswith("estimated")
+    assert np.isnan(d["infer_sent_per_s"])
+    assert t.loc["teacher", "infer_sent_per_s"] == 350.0
+    assert d["train_s_per_epoch"] == pytest.approx(30.0)
+    assert d["dev_acc"] == report.trials.loc[report.trials["used"], "distill_dev"].max()
+
+
+def test_arm_frame_has_one_row_per_trial_and_arm_with_params(planted):
+    _, inputs, report = planted
+    arms = A.arm_frame(report.trials)
+    assert len(arms) == 2 * len(inputs.trials)
+    assert {"temperature", "lr", "cell", "soft_loss", "dev", "test_acc", "arm"} <= set(arms)
+    assert isinstance(arms, pd.DataFrame)
