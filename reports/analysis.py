@@ -172,6 +172,17 @@ def _infer_rate(trial: FrozenTrial, arm: str) -> float:
     return float(value) if value is not None else float("nan")
 
 
+_BASE_COLUMNS = [
+    "number", "state", "config_id", "replicate_of", "seed", "worker", "datetime_start",
+    "datetime_complete", "epochs_run", "budget_epochs", "in_budget", "params_trainable",
+    "params_total", "wall_seconds", "gap",
+]
+_ARM_COLUMNS = [
+    "dev", "best_epoch", "test_acc", "train_seconds", "sentences_seen", "sent_per_s",
+    "infer_sent_per_s", "epochs", "dev_curve",
+]
+
+
 def trial_frame(inputs: ReportInputs) -> pd.DataFrame:
     """One row per trial (every state): configuration, both arms' metrics, bookkeeping.
 
@@ -222,8 +233,7 @@ def trial_frame(inputs: ReportInputs) -> pd.DataFrame:
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:
-        frame = pd.DataFrame(columns=["number", "state", "in_budget", "replicate_of", "gap"]
-                             + [f"{a}_dev" for a in ARMS])
+        frame = pd.DataFrame(columns=_BASE_COLUMNS + [f"{a}_{c}" for a in ARMS for c in _ARM_COLUMNS])
     for col in ("gap", "distill_dev", "baseline_dev", "epochs_run", "budget_epochs"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce")
     finite = np.isfinite(frame["distill_dev"]) & np.isfinite(frame["baseline_dev"])

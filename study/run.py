@@ -269,6 +269,8 @@ class Run:
 
         train = self.split("train")
         train_logits = self.logits("train")
+        n_full = len(train)
+        idx = None
         if max_train_examples is not None and max_train_examples < len(train):
             idx = stratified_subset(train.labels, max_train_examples, subset_seed)
             train, train_logits = train.subset(idx), train_logits[idx]
@@ -277,6 +279,10 @@ class Run:
             aug = self.augmented()
             if aug is not None:
                 augmented, augmented_logits = aug
+                if idx is not None:  # keep copy-major order: copy c of row i at c * n + i
+                    copies = len(augmented) // n_full
+                    rows = (np.arange(copies)[:, None] * n_full + idx[None, :]).ravel()
+                    augmented, augmented_logits = augmented.subset(rows), augmented_logits[rows]
         return PairData(
             train=train,
             dev=self.split("dev"),
@@ -288,6 +294,14 @@ class Run:
             augmented=augmented,
             augmented_logits=augmented_logits,
         )
+
+    @property
+    def augment_factor(self) -> int:
+        """How many augmented copies of train the run holds (0 when none were made)."""
+        f = self.path / "augment" / "manifest.json"
+        if not f.is_file():
+            return 0
+        return int(json.loads(f.read_text())["settings"]["factor"])
 
     def augmented(self):
         """The teacher-labelled augmented transfer set, or None when none was made."""

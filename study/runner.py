@@ -692,8 +692,9 @@ def _spawn_workers(p: Prepared, stop: GracefulStop, out) -> int:
             # import; the worker also calls torch.set_num_threads).
             env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
         spec = dataclasses.replace(o, worker_index=i).to_json()
-        cmd = [sys.executable, "-c", "import sys; from study.cli import main; sys.exit(main())",
-               "study", "--run", str(o.run), "--name", o.name, "--worker-spec", spec]
+        # The worker entry point lives here rather than in the CLI so that a worker never
+        # depends on unrelated subcommands importing cleanly.
+        cmd = [sys.executable, "-m", "study.runner", "--worker-spec", spec]
         procs.append(subprocess.Popen(cmd, env=env, stdout=out if _has_fileno(out) else None))
     print(f"started {len(procs)} worker(s): pids {', '.join(str(q.pid) for q in procs)}; "
           f"{threads} thread(s) each" if not any(d.startswith('cuda') for d in p.devices)
@@ -724,3 +725,20 @@ def _has_fileno(stream) -> bool:
     except (AttributeError, OSError, ValueError):
         return False
 
+
+def _worker_main(argv: list[str] | None = None) -> int:
+    """``python -m study.runner --worker-spec JSON``: one worker process of ``--workers K``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="distill-study worker")
+    parser.add_argument("--worker-spec", required=True)
+    args = parser.parse_args(argv)
+    try:
+        return run_study(StudyOptions.from_json(args.worker_spec))
+    except UsageError as e:
+        print(f"distill-study: error: {e}", file=sys.stderr, flush=True)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_worker_main())

@@ -185,7 +185,9 @@ def open_storage(
 
     callback = None
     if heartbeat_interval is not None:
-        callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
 
     import sqlite3
 

@@ -39,8 +39,6 @@ def _add_common(p: argparse.ArgumentParser, *, required: bool = True) -> None:
                         f"(default: {DEFAULT_GRACE})")
     p.add_argument("--max-retry", type=int, default=DEFAULT_MAX_RETRY, metavar="N",
                    help=f"retries of a trial whose worker died (default: {DEFAULT_MAX_RETRY})")
-    # Internal: a worker process started by --workers gets its whole configuration here.
-    p.add_argument("--worker-spec", help=argparse.SUPPRESS)
 
 
 def register(subparsers) -> None:
@@ -92,8 +90,6 @@ def run(args: argparse.Namespace) -> int:
     """Validate the options, then run the study (see :func:`study.runner.run_study`)."""
     from study.errors import UsageError
 
-    if args.worker_spec:
-        return run_study(StudyOptions.from_json(args.worker_spec))
     if not args.run or not args.name:
         raise UsageError("study: --run and --name are required")
     replicate = args.action == "replicate"

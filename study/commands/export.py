@@ -1,0 +1,69 @@
+"""``export``, ``evaluate`` and ``predict``: a study's student as a file, and its use."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+__all__ = ["register", "run_export", "run_evaluate", "run_predict"]
+
+
+def register(subparsers) -> None:
+    """Add the ``export``, ``evaluate`` and ``predict`` subcommands."""
+    p = subparsers.add_parser(
+        "export",
+        help="retrain a trial and save its student as a self-contained file",
+        description="Retrain one trial's configuration with its seed and budget (on CPU this "
+                    "reproduces the recorded dev accuracy; both are printed) and save the "
+                    "student with its embeddings, tokenizer and hashes, atomically.",
+    )
+    p.add_argument("--run", required=True, metavar="DIR", help="run directory")
+    p.add_argument("--name", required=True, help="study name")
+    p.add_argument("--trial", default="best", help="'best' (default) or a trial number")
+    p.add_argument("--arm", choices=("distill", "baseline"), default="distill",
+                   help="which arm's student to save (default: distill)")
+    p.add_argument("--out", required=True, metavar="FILE", help="student file to write")
+    p.add_argument("--storage", metavar="URL",
+                   help="Optuna storage (default: sqlite:///DIR/studies.db)")
+    p.set_defaults(func=run_export)
+
+    p = subparsers.add_parser(
+        "evaluate",
+        help="accuracy of an exported student on a labeled TSV (prints JSON)",
+        description="Print {\"accuracy\": x, \"n\": n} for a TSV in the GLUE SST-2 layout "
+                    "(header 'sentence<TAB>label').",
+    )
+    p.add_argument("--student", required=True, metavar="FILE", help="exported student file")
+    p.add_argument("--data", required=True, metavar="TSV", help="labeled TSV (sentence, label)")
+    p.set_defaults(func=run_evaluate)
+
+    p = subparsers.add_parser(
+        "predict",
+        help="label and probabilities of texts with an exported student (JSON lines)",
+        description="Print one JSON object per text: label (1 = positive) and probabilities.",
+    )
+    p.add_argument("--student", required=True, metavar="FILE", help="exported student file")
+    p.add_argument("texts", nargs="+", metavar="TEXT", help="sentences to classify")
+    p.set_defaults(func=run_predict)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from study.export import export_trial
+
+    export_trial(args.run, args.name, args.trial, args.arm, args.out, args.storage)
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from study.export import evaluate_tsv
+
+    print(json.dumps(evaluate_tsv(args.student, args.data)))
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from study.export import predict_texts
+
+    for row in predict_texts(args.student, args.texts):
+        print(json.dumps(row))
+    return 0
