@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -31,7 +32,7 @@ from optuna.trial import FrozenTrial, TrialState
 from scipy import stats as sps
 
 from reports import stats
-from reports.inputs import ARMS, ReportInputs
+from reports.inputs import ARMS, ReportInputs, quiet_optuna
 
 __all__ = [
     "Header",
@@ -96,9 +97,10 @@ def _ci_pts(iv: stats.Interval) -> str:
 
 
 # -- reading one trial -----------------------------------------------------------------------
-def _objective(inputs_or_attrs) -> str:
-    attrs = inputs_or_attrs.study_attrs if isinstance(inputs_or_attrs, ReportInputs) else {}
-    return str(attrs.get("objective", "distill"))
+def _objective(inputs: ReportInputs) -> str:
+    """The study's objective (``distill``, ``gap`` or ``both``); a 2-direction study is ``both``."""
+    default = "both" if inputs.is_multi_objective else "distill"
+    return str(inputs.study_attrs.get("objective", default))
 
 
 def arm_dev_acc(trial: FrozenTrial, arm: str, objective: str = "distill") -> float:
@@ -173,13 +175,32 @@ def _infer_rate(trial: FrozenTrial, arm: str) -> float:
 
 
 _BASE_COLUMNS = [
-    "number", "state", "config_id", "replicate_of", "seed", "worker", "datetime_start",
-    "datetime_complete", "epochs_run", "budget_epochs", "in_budget", "params_trainable",
-    "params_total", "wall_seconds", "gap",
+    "number",
+    "state",
+    "config_id",
+    "replicate_of",
+    "seed",
+    "worker",
+    "datetime_start",
+    "datetime_complete",
+    "epochs_run",
+    "budget_epochs",
+    "in_budget",
+    "params_trainable",
+    "params_total",
+    "wall_seconds",
+    "gap",
 ]
 _ARM_COLUMNS = [
-    "dev", "best_epoch", "test_acc", "train_seconds", "sentences_seen", "sent_per_s",
-    "infer_sent_per_s", "epochs", "dev_curve",
+    "dev",
+    "best_epoch",
+    "test_acc",
+    "train_seconds",
+    "sentences_seen",
+    "sent_per_s",
+    "infer_sent_per_s",
+    "epochs",
+    "dev_curve",
 ]
 
 
@@ -233,7 +254,9 @@ def trial_frame(inputs: ReportInputs) -> pd.DataFrame:
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:
-        frame = pd.DataFrame(columns=_BASE_COLUMNS + [f"{a}_{c}" for a in ARMS for c in _ARM_COLUMNS])
+        frame = pd.DataFrame(
+            columns=_BASE_COLUMNS + [f"{a}_{c}" for a in ARMS for c in _ARM_COLUMNS]
+        )
     for col in ("gap", "distill_dev", "baseline_dev", "epochs_run", "budget_epochs"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce")
     finite = np.isfinite(frame["distill_dev"]) & np.isfinite(frame["baseline_dev"])
@@ -291,7 +314,9 @@ def header(inputs: ReportInputs, frame: pd.DataFrame) -> Header:
             f"the study is still running ({counts['RUNNING']} running, {counts['WAITING']} "
             "waiting): numbers cover what had completed when the report was written"
         )
-    parts.append(f"{counts['PRUNED']} pruned and {counts['FAIL']} failed trials are not in the gap statistics")
+    parts.append(
+        f"{counts['PRUNED']} pruned and {counts['FAIL']} failed trials are not in the gap statistics"
+    )
     if out_of_budget:
         parts.append(f"{out_of_budget} trials ran with a different budget and are excluded")
     attrs = inputs.study_attrs
@@ -451,7 +476,9 @@ def paired_comparison(
 
     def summarise(sub: pd.DataFrame) -> stats.GapSummary:
         return stats.gap_summary(
-            sub["distill"].to_numpy(), sub["baseline"].to_numpy(), seed=seed,
+            sub["distill"].to_numpy(),
+            sub["baseline"].to_numpy(),
+            seed=seed,
             n_resamples=n_resamples,
         )
 
@@ -538,9 +565,8 @@ def analysis_study(inputs: ReportInputs, frame: pd.DataFrame) -> optuna.Study | 
     trials = [t for t in inputs.trials if t.number in keep]
     if not trials:
         return None
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), quiet_optuna():
         warnings.simplefilter("ignore")
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         copy = optuna.create_study(
             storage=optuna.storages.InMemoryStorage(),
             directions=[d.name.lower() for d in inputs.directions],
@@ -563,7 +589,7 @@ def analysis_study(inputs: ReportInputs, frame: pd.DataFrame) -> optuna.Study | 
     return copy
 
 
-def _targets(objective: str) -> dict[str, callable]:
+def _targets(objective: str) -> dict[str, Callable[[FrozenTrial], float]]:
     return {
         "distill": lambda t: arm_dev_acc(t, "distill", objective),
         "baseline": lambda t: arm_dev_acc(t, "baseline", objective),
@@ -647,8 +673,14 @@ def _importances(
 
 def _spread(values: np.ndarray) -> dict:
     if values.size == 0:
-        return {"study_n": 0, "study_min": np.nan, "study_max": np.nan, "study_range": np.nan,
-                "study_iqr": np.nan, "study_std": np.nan}
+        return {
+            "study_n": 0,
+            "study_min": np.nan,
+            "study_max": np.nan,
+            "study_range": np.nan,
+            "study_iqr": np.nan,
+            "study_std": np.nan,
+        }
     q75, q25 = np.percentile(values, [75, 25])
     return {
         "study_n": int(values.size),
@@ -677,10 +709,16 @@ def _variance_tables(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             within_df += v.size - 1
             ranges.append(float(v.max() - v.min()))
             group_rows.append(
-                {"metric": metric, "config_id": config_id, "n_seeds": int(v.size),
-                 "mean": float(v.mean()), "min": float(v.min()), "max": float(v.max()),
-                 "range": float(v.max() - v.min()),
-                 "std": float(v.std(ddof=1))}
+                {
+                    "metric": metric,
+                    "config_id": config_id,
+                    "n_seeds": int(v.size),
+                    "mean": float(v.mean()),
+                    "min": float(v.min()),
+                    "max": float(v.max()),
+                    "range": float(v.max() - v.min()),
+                    "std": float(v.std(ddof=1)),
+                }
             )
         pooled = math.sqrt(within_ss / within_df) if within_df else np.nan
         row.update(
@@ -735,15 +773,15 @@ def sensitivity(
         preferred = "fANOVA" if (importances["evaluator"] == "fANOVA").any() else "PED-ANOVA"
         firsts = []
         for target in ("gap", "distill", "baseline"):
-            sub = importances[(importances["evaluator"] == preferred)
-                              & (importances["target"] == target)]
+            sub = importances[
+                (importances["evaluator"] == preferred) & (importances["target"] == target)
+            ]
             if len(sub):
                 lead = sub.sort_values("importance", ascending=False, kind="stable").iloc[0]
                 firsts.append(f"{lead.param} for the {target} ({lead.importance:.2f})")
         sentences.append(f"Most important by {preferred}: " + "; ".join(firsts))
-        ranked = (
-            importances[importances["evaluator"] == preferred]
-            .sort_values(["rank", "importance"], ascending=[True, False], kind="stable")
+        ranked = importances[importances["evaluator"] == preferred].sort_values(
+            ["rank", "importance"], ascending=[True, False], kind="stable"
         )
         for param in ranked["param"]:
             if param not in top_params:
@@ -831,8 +869,14 @@ def expected_max(
     used = frame[frame["primary"]]
     N = len(used)
     if N < 2:
-        return ExpectedMax(False, pd.DataFrame(), N, {}, method,
-                           f"Not available: {N} completed trial(s); the curve needs at least 2.")
+        return ExpectedMax(
+            False,
+            pd.DataFrame(),
+            N,
+            {},
+            method,
+            f"Not available: {N} completed trial(s); the curve needs at least 2.",
+        )
     parts = []
     enough: dict[str, int] = {}
     for arm in ARMS:
@@ -912,8 +956,20 @@ def teacher_section(inputs: ReportInputs, frame: pd.DataFrame) -> TeacherSection
         iv = stats.wilson_interval(correct, len(pred))
         accuracy = accuracy[accuracy["split"] != "test"]
         accuracy = pd.concat(
-            [accuracy, pd.DataFrame([{"split": "test", "accuracy": iv.estimate, "low": iv.low,
-                                      "high": iv.high, "n": len(pred)}])],
+            [
+                accuracy,
+                pd.DataFrame(
+                    [
+                        {
+                            "split": "test",
+                            "accuracy": iv.estimate,
+                            "low": iv.low,
+                            "high": iv.high,
+                            "n": len(pred),
+                        }
+                    ]
+                ),
+            ],
             ignore_index=True,
         )
     hist = diag.get("confidence_hist") or {}
@@ -921,15 +977,21 @@ def teacher_section(inputs: ReportInputs, frame: pd.DataFrame) -> TeacherSection
         edges = np.asarray(hist["edges"], dtype=float)
         counts = np.asarray(hist["counts"], dtype=float)
         confidence_hist = pd.DataFrame(
-            {"left": edges[:-1], "right": edges[1:], "count": counts,
-             "fraction": counts / counts.sum() if counts.sum() else counts}
+            {
+                "left": edges[:-1],
+                "right": edges[1:],
+                "count": counts,
+                "fraction": counts / counts.sum() if counts.sum() else counts,
+            }
         )
     else:
         confidence_hist = pd.DataFrame(columns=["left", "right", "count", "fraction"])
     rel = diag.get("reliability") or {}
-    reliability = pd.DataFrame(
-        {k: rel.get(k, []) for k in ("bin_confidence", "bin_accuracy", "bin_count")}
-    ) if rel else pd.DataFrame(columns=["bin_confidence", "bin_accuracy", "bin_count"])
+    reliability = (
+        pd.DataFrame({k: rel.get(k, []) for k in ("bin_confidence", "bin_accuracy", "bin_count")})
+        if rel
+        else pd.DataFrame(columns=["bin_confidence", "bin_accuracy", "bin_count"])
+    )
     overconfidence = float("nan")
     ece = float(diag["ece"]) if diag.get("ece") is not None else float("nan")
     if len(reliability) and reliability["bin_count"].sum() > 0:
@@ -952,9 +1014,13 @@ def teacher_section(inputs: ReportInputs, frame: pd.DataFrame) -> TeacherSection
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 rho, p = sps.spearmanr(t, g)
-            temperature_effect = {"n": int(len(t)), "spearman_rho": float(rho),
-                                  "p_value": float(p), "t_min": float(t.min()),
-                                  "t_max": float(t.max())}
+            temperature_effect = {
+                "n": int(len(t)),
+                "spearman_rho": float(rho),
+                "p_value": float(p),
+                "t_min": float(t.min()),
+                "t_max": float(t.max()),
+            }
 
     sentences = []
     if len(accuracy):
@@ -966,11 +1032,15 @@ def teacher_section(inputs: ReportInputs, frame: pd.DataFrame) -> TeacherSection
         calib = f"ECE {100 * ece:.1f} points"
         if np.isfinite(overconfidence):
             if overconfidence > 0.01:
-                calib += (f", mean confidence exceeds accuracy by {100 * overconfidence:.1f} "
-                          "points: over-confident")
+                calib += (
+                    f", mean confidence exceeds accuracy by {100 * overconfidence:.1f} "
+                    "points: over-confident"
+                )
             elif overconfidence < -0.01:
-                calib += (f", accuracy exceeds mean confidence by {-100 * overconfidence:.1f} "
-                          "points: under-confident")
+                calib += (
+                    f", accuracy exceeds mean confidence by {-100 * overconfidence:.1f} "
+                    "points: under-confident"
+                )
             else:
                 calib += ", confidence within 1 point of accuracy: not over-confident"
         sentences.append(calib)
@@ -988,9 +1058,13 @@ def teacher_section(inputs: ReportInputs, frame: pd.DataFrame) -> TeacherSection
         )
     if temperature_effect:
         te = temperature_effect
-        trend = ("the gap grows with temperature" if te["p_value"] < 0.05 and te["spearman_rho"] > 0
-                 else "the gap shrinks with temperature" if te["p_value"] < 0.05
-                 else "no detectable trend of the gap with temperature")
+        trend = (
+            "the gap grows with temperature"
+            if te["p_value"] < 0.05 and te["spearman_rho"] > 0
+            else "the gap shrinks with temperature"
+            if te["p_value"] < 0.05
+            else "no detectable trend of the gap with temperature"
+        )
         sentences.append(
             f"{trend} (Spearman ρ = {te['spearman_rho']:+.2f}, {_p(te['p_value'])}, "
             f"n = {te['n']}, T {te['t_min']:.2g}–{te['t_max']:.2g})"
@@ -999,8 +1073,10 @@ def teacher_section(inputs: ReportInputs, frame: pd.DataFrame) -> TeacherSection
         sentences.append("temperature did not vary across completed trials")
     available = bool(diag) or inputs.teacher_test_logits is not None
     if not available:
-        conclusion = ("Teacher diagnostics not available (no teacher/diagnostics.json or test "
-                      "logits in the run directory)")
+        conclusion = (
+            "Teacher diagnostics not available (no teacher/diagnostics.json or test "
+            "logits in the run directory)"
+        )
         conclusion += ("; " + sentences[-1]) if temperature_effect else ""
     else:
         conclusion = "; ".join(sentences)
@@ -1075,8 +1151,13 @@ def test_check(inputs: ReportInputs, frame: pd.DataFrame) -> TestCheck:
     if labels is not None and inputs.teacher_test_logits is not None:
         predictions["teacher"] = np.argmax(inputs.teacher_test_logits, axis=1)
         dev = (inputs.teacher_diagnostics or {}).get("accuracy", {}).get("dev")
-        rows.append({"model": "teacher", "trial": None,
-                     "dev_acc": float(dev) if dev is not None else np.nan})
+        rows.append(
+            {
+                "model": "teacher",
+                "trial": None,
+                "dev_acc": float(dev) if dev is not None else np.nan,
+            }
+        )
     for arm in ARMS:
         best = _best_trial(frame, arm)
         if best is None:
@@ -1084,8 +1165,9 @@ def test_check(inputs: ReportInputs, frame: pd.DataFrame) -> TestCheck:
         number = int(best["number"])
         best_trials[arm] = number
         trial = next(t for t in inputs.trials if t.number == number)
-        pred = _decode(trial.user_attrs.get(f"{arm}_test_pred"), n_test if labels is not None
-                       else None)
+        pred = _decode(
+            trial.user_attrs.get(f"{arm}_test_pred"), n_test if labels is not None else None
+        )
         row = {"model": f"best {arm}", "trial": number, "dev_acc": float(best[f"{arm}_dev"])}
         if pred is not None and labels is not None:
             predictions[row["model"]] = pred
@@ -1098,8 +1180,9 @@ def test_check(inputs: ReportInputs, frame: pd.DataFrame) -> TestCheck:
         if pred is not None:
             correct = int((pred == labels).sum())
             iv = stats.wilson_interval(correct, len(labels))
-            row.update(test_acc=iv.estimate, correct=correct, n=len(labels), low=iv.low,
-                       high=iv.high)
+            row.update(
+                test_acc=iv.estimate, correct=correct, n=len(labels), low=iv.low, high=iv.high
+            )
         elif np.isfinite(row.get("test_acc_recorded", np.nan)) and n_test:
             acc = row["test_acc_recorded"]
             correct = round(acc * n_test)
@@ -1110,8 +1193,11 @@ def test_check(inputs: ReportInputs, frame: pd.DataFrame) -> TestCheck:
         rows, columns=["model", "trial", "dev_acc", "test_acc", "correct", "n", "low", "high"]
     )
     mc_rows = []
-    for a, b in (("best distill", "best baseline"), ("teacher", "best distill"),
-                 ("teacher", "best baseline")):
+    for a, b in (
+        ("best distill", "best baseline"),
+        ("teacher", "best distill"),
+        ("teacher", "best baseline"),
+    ):
         if a in predictions and b in predictions:
             r = stats.mcnemar_exact(predictions[a] == labels, predictions[b] == labels)
             mc_rows.append({"a": a, "b": b, **r._asdict()})
@@ -1121,8 +1207,11 @@ def test_check(inputs: ReportInputs, frame: pd.DataFrame) -> TestCheck:
     )
     available = bool(len(models)) and models["test_acc"].notna().any()
     if not available:
-        conclusion = ("Not available: no completed trial with test predictions"
-                      + ("" if labels is not None else " (and no test labels in the run)") + ".")
+        conclusion = (
+            "Not available: no completed trial with test predictions"
+            + ("" if labels is not None else " (and no test labels in the run)")
+            + "."
+        )
     else:
         m = models.set_index("model")
         parts = []
@@ -1132,14 +1221,14 @@ def test_check(inputs: ReportInputs, frame: pd.DataFrame) -> TestCheck:
                 f"On {n_test} test examples (one example = {points:.2f} points; a Wilson 95% "
                 f"interval spans about ±{100 * half.mean():.1f} points)"
             )
-        scores = ", ".join(f"{name} {_pct(r.test_acc)}" for name, r in m.iterrows()
-                           if np.isfinite(r.test_acc))
+        scores = ", ".join(
+            f"{name} {_pct(r.test_acc)}" for name, r in m.iterrows() if np.isfinite(r.test_acc)
+        )
         parts.append(f"test accuracy: {scores}")
         main = mcnemar[(mcnemar["a"] == "best distill") & (mcnemar["b"] == "best baseline")]
         if len(main):
             r = main.iloc[0]
-            verdict = ("a significant difference" if r.p_value < 0.05
-                       else "no difference detectable")
+            verdict = "a significant difference" if r.p_value < 0.05 else "no difference detectable"
             parts.append(
                 f"McNemar exact {_p(r.p_value)} on {int(r.only_a)} vs {int(r.only_b)} "
                 f"discordant examples: {verdict}"
@@ -1211,7 +1300,10 @@ def cost(frame: pd.DataFrame) -> Cost:
     if "worker" in frame.columns and frame["worker"].notna().any():
         workers = (
             frame[frame["worker"].notna()]
-            .groupby(["worker", "state"]).size().unstack(fill_value=0).reset_index()
+            .groupby(["worker", "state"])
+            .size()
+            .unstack(fill_value=0)
+            .reset_index()
         )
         workers.columns.name = None
     else:
@@ -1220,12 +1312,20 @@ def cost(frame: pd.DataFrame) -> Cost:
     running = counts["RUNNING"] + counts["WAITING"]
     conclusion = (
         f"{counts['COMPLETE']} trials completed, {counts['PRUNED']} pruned, {counts['FAIL']} "
-        f"failed" + (f" ({running} still running or waiting)" if running else "")
-        + (f"; pruning saved {100 * saved:.0f}% of the epochs ({epochs_run:.0f} of "
-           f"{epochs_full:.0f} trained)" if np.isfinite(saved) else "; epochs not recorded")
+        f"failed"
+        + (f" ({running} still running or waiting)" if running else "")
+        + (
+            f"; pruning saved {100 * saved:.0f}% of the epochs ({epochs_run:.0f} of "
+            f"{epochs_full:.0f} trained)"
+            if np.isfinite(saved)
+            else "; epochs not recorded"
+        )
         + (f"; {rate:.1f} trials per hour over {hours:.2f} h" if np.isfinite(rate) else "")
-        + (f" on {n_workers} worker{'s' if n_workers != 1 else ''}" if n_workers
-           else "; workers not recorded")
+        + (
+            f" on {n_workers} worker{'s' if n_workers != 1 else ''}"
+            if n_workers
+            else "; workers not recorded"
+        )
         + "."
     )
     return Cost(
@@ -1277,16 +1377,21 @@ def summary(inputs: ReportInputs, frame: pd.DataFrame, check: TestCheck) -> Summ
             size, source = 4 * int(params), "estimated (4 B × params)"
         else:
             size, source = np.nan, "n/a"
-        rows.append({
-            "model": "teacher", "trial": None,
-            "dev_acc": (diag.get("accuracy") or {}).get("dev", np.nan),
-            "test_acc": test_acc if test_acc is not None else np.nan,
-            # Fine-tuning trains every teacher weight.
-            "params_trainable": params, "params_total": params,
-            "file_bytes": size, "file_size_source": source,
-            "infer_sent_per_s": diag.get("infer_sent_per_s", np.nan),
-            "train_s_per_epoch": diag.get("train_seconds_per_epoch", np.nan),
-        })
+        rows.append(
+            {
+                "model": "teacher",
+                "trial": None,
+                "dev_acc": (diag.get("accuracy") or {}).get("dev", np.nan),
+                "test_acc": test_acc if test_acc is not None else np.nan,
+                # Fine-tuning trains every teacher weight.
+                "params_trainable": params,
+                "params_total": params,
+                "file_bytes": size,
+                "file_size_source": source,
+                "infer_sent_per_s": diag.get("infer_sent_per_s", np.nan),
+                "train_s_per_epoch": diag.get("train_seconds_per_epoch", np.nan),
+            }
+        )
     for arm in ARMS:
         best = _best_trial(frame, arm)
         if best is None:
@@ -1302,22 +1407,46 @@ def summary(inputs: ReportInputs, frame: pd.DataFrame, check: TestCheck) -> Summ
             size, source = np.nan, "n/a"
         seconds = best.get(f"{arm}_train_seconds")
         epochs = best.get(f"{arm}_epochs") or best.get("epochs_run")
-        rows.append({
-            "model": f"best {arm}", "trial": number,
-            "dev_acc": float(best[f"{arm}_dev"]),
-            "test_acc": tests.get(f"best {arm}", np.nan),
-            "params_trainable": best.get("params_trainable"),
-            "params_total": total,
-            "file_bytes": size, "file_size_source": source,
-            "infer_sent_per_s": best.get(f"{arm}_infer_sent_per_s", np.nan),
-            "train_s_per_epoch": float(seconds) / float(epochs)
-            if seconds is not None and epochs else np.nan,
-        })
-    table = pd.DataFrame(rows, columns=[
-        "model", "trial", "dev_acc", "test_acc", "params_trainable", "params_total",
-        "file_bytes", "file_size_source", "infer_sent_per_s", "train_s_per_epoch"])
-    for col in ("dev_acc", "test_acc", "params_trainable", "params_total", "file_bytes",
-                "infer_sent_per_s", "train_s_per_epoch"):
+        rows.append(
+            {
+                "model": f"best {arm}",
+                "trial": number,
+                "dev_acc": float(best[f"{arm}_dev"]),
+                "test_acc": tests.get(f"best {arm}", np.nan),
+                "params_trainable": best.get("params_trainable"),
+                "params_total": total,
+                "file_bytes": size,
+                "file_size_source": source,
+                "infer_sent_per_s": best.get(f"{arm}_infer_sent_per_s", np.nan),
+                "train_s_per_epoch": float(seconds) / float(epochs)
+                if seconds is not None and epochs
+                else np.nan,
+            }
+        )
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            "model",
+            "trial",
+            "dev_acc",
+            "test_acc",
+            "params_trainable",
+            "params_total",
+            "file_bytes",
+            "file_size_source",
+            "infer_sent_per_s",
+            "train_s_per_epoch",
+        ],
+    )
+    for col in (
+        "dev_acc",
+        "test_acc",
+        "params_trainable",
+        "params_total",
+        "file_bytes",
+        "infer_sent_per_s",
+        "train_s_per_epoch",
+    ):
         table[col] = pd.to_numeric(table[col], errors="coerce")
     t = table.set_index("model")
     if "best distill" in t.index and "best baseline" in t.index:
@@ -1330,13 +1459,16 @@ def summary(inputs: ReportInputs, frame: pd.DataFrame, check: TestCheck) -> Summ
             tt = t.loc["teacher"]
             sentence += f"; teacher {_pct(tt.dev_acc)} / {_pct(tt.test_acc)}"
             if np.isfinite(tt.params_total) and np.isfinite(d.params_total) and d.params_total:
-                sentence += (f", with {tt.params_total / d.params_total:.1f}× the distilled "
-                             "student's parameters")
+                sentence += (
+                    f", with {tt.params_total / d.params_total:.1f}× the distilled "
+                    "student's parameters"
+                )
         conclusion = sentence + "."
     else:
         conclusion = "Not available: no completed trial yet."
-    return Summary(table=table, method=method, conclusion=conclusion,
-                   available="best distill" in t.index)
+    return Summary(
+        table=table, method=method, conclusion=conclusion, available="best distill" in t.index
+    )
 
 
 # -- everything ------------------------------------------------------------------------------

@@ -7,7 +7,9 @@ failing. Only the study itself is required.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,10 +27,22 @@ __all__ = [
     "inputs_from_study",
     "default_storage_url",
     "ARMS",
+    "quiet_optuna",
 ]
 
 ARMS = ("distill", "baseline")
 _STUDENT_SUFFIXES = (".pt", ".pth", ".safetensors", ".bin", ".ckpt")
+
+
+@contextlib.contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Silence Optuna's INFO lines (e.g. for the report's in-memory copies), then restore."""
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
 
 
 @dataclass(frozen=True, eq=False)
@@ -181,7 +195,9 @@ def inputs_from_study(
         study_attrs=dict(study.user_attrs),
         trials=tuple(study.get_trials(deepcopy=False)),
         teacher_diagnostics=teacher_diagnostics,
-        teacher_test_logits=None if teacher_test_logits is None else np.asarray(teacher_test_logits),
+        teacher_test_logits=None
+        if teacher_test_logits is None
+        else np.asarray(teacher_test_logits),
         test_labels=None if test_labels is None else np.asarray(test_labels).astype(np.int64),
         teacher_checkpoint_bytes=teacher_checkpoint_bytes,
         student_files=dict(student_files or {}),
@@ -189,9 +205,7 @@ def inputs_from_study(
     )
 
 
-def load_inputs(
-    run_dir: str | Path, storage_url: str | None, study_name: str
-) -> ReportInputs:
+def load_inputs(run_dir: str | Path, storage_url: str | None, study_name: str) -> ReportInputs:
     """Load the study and whatever teacher artifacts the run directory holds.
 
     Args:

@@ -25,6 +25,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
+from reports.inputs import quiet_optuna
 from study.config import TrialConfig
 
 __all__ = ["SyntheticSpec", "SyntheticTeacher", "make_study", "make_teacher", "DISTRIBUTIONS"]
@@ -128,15 +129,20 @@ def make_study(spec: SyntheticSpec = SyntheticSpec(), name: str = "synthetic") -
     rng = np.random.default_rng(spec.seed)
     labels = _test_labels(spec)
     directions = ["maximize", "maximize"] if spec.objective == "both" else ["maximize"]
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        storage=optuna.storages.InMemoryStorage(), study_name=name, directions=directions
-    )
+    with quiet_optuna():
+        study = optuna.create_study(
+            storage=optuna.storages.InMemoryStorage(), study_name=name, directions=directions
+        )
     for key, value in {
-        "objective": spec.objective, "epochs": spec.epochs,
-        "max_train_examples": spec.max_train_examples, "dataset": "synthetic",
-        "teacher": "synthetic-teacher", "test_size": spec.test_size, "data_key": "synthetic",
-        "teacher_key": "synthetic", "created": "2024-01-01T00:00:00",
+        "objective": spec.objective,
+        "epochs": spec.epochs,
+        "max_train_examples": spec.max_train_examples,
+        "dataset": "synthetic",
+        "teacher": "synthetic-teacher",
+        "test_size": spec.test_size,
+        "data_key": "synthetic",
+        "teacher_key": "synthetic",
+        "created": "2024-01-01T00:00:00",
     }.items():
         study.set_user_attr(key, value)
     t0 = datetime(2024, 1, 1, 12, 0, 0)
@@ -165,8 +171,9 @@ def make_study(spec: SyntheticSpec = SyntheticSpec(), name: str = "synthetic") -
         config = dataclasses.replace(TrialConfig(), epochs=spec.epochs, **params).to_dict()
         base, gap = truth(params)
         baseline = quantise(base + rng.normal(0, spec.seed_noise))
-        distill = quantise(base + gap + rng.normal(0, spec.seed_noise)
-                           + rng.normal(0, spec.gap_noise))
+        distill = quantise(
+            base + gap + rng.normal(0, spec.seed_noise) + rng.normal(0, spec.gap_noise)
+        )
         epochs = spec.epochs if state == TrialState.COMPLETE else 1
         # Curves rise to the best value; pruned trials hold only their first epoch.
         ramp = [1.0 - 0.02 * (spec.epochs - 1 - e) for e in range(spec.epochs)][:epochs]
@@ -178,8 +185,11 @@ def make_study(spec: SyntheticSpec = SyntheticSpec(), name: str = "synthetic") -
             "seed": seed,
             "config": config,
             "config_id": _config_id(config),
-            "budget": {"epochs": spec.epochs, "max_train_examples": spec.max_train_examples,
-                       "train_size": spec.max_train_examples or 6920},
+            "budget": {
+                "epochs": spec.epochs,
+                "max_train_examples": spec.max_train_examples,
+                "train_size": spec.max_train_examples or 6920,
+            },
             "distill": _arm(d_curve, d_test, 30.0 * epochs),
             "baseline": _arm(b_curve, b_test, 25.0 * epochs),
             "distill_test_pred": _predictions(labels, d_test, rng),
@@ -208,12 +218,14 @@ def make_study(spec: SyntheticSpec = SyntheticSpec(), name: str = "synthetic") -
             values=values if state == TrialState.COMPLETE else None,
             user_attrs=attrs,
             intermediate_values={e: v for e, v in enumerate(d_curve)}
-            if spec.objective != "both" and state != TrialState.RUNNING else None,
+            if spec.objective != "both" and state != TrialState.RUNNING
+            else None,
         )
         # Two workers, trials in pairs of ``minutes_per_trial`` each.
         trial.datetime_start = t0 + timedelta(minutes=spec.minutes_per_trial * (index // 2))
         trial.datetime_complete = (
-            None if state == TrialState.RUNNING
+            None
+            if state == TrialState.RUNNING
             else trial.datetime_start + timedelta(minutes=spec.minutes_per_trial)
         )
         study.add_trial(trial)
@@ -231,8 +243,11 @@ def make_study(spec: SyntheticSpec = SyntheticSpec(), name: str = "synthetic") -
         for _ in range(spec.n_seeds - 1):
             add(index, params, TrialState.COMPLETE, seed=1000 + index, replicate_of=number)
             index += 1
-    for state, count in ((TrialState.PRUNED, spec.n_pruned), (TrialState.FAIL, spec.n_failed),
-                         (TrialState.RUNNING, spec.n_running)):
+    for state, count in (
+        (TrialState.PRUNED, spec.n_pruned),
+        (TrialState.FAIL, spec.n_failed),
+        (TrialState.RUNNING, spec.n_running),
+    ):
         for _ in range(count):
             add(index, sample_params(), state, seed=index)
             index += 1
@@ -266,23 +281,36 @@ def make_teacher(spec: SyntheticSpec = SyntheticSpec(), accuracy: float = 0.92) 
     edges = np.linspace(0.5, 1.0, 11)
     counts, _ = np.histogram(conf, bins=edges)
     which = np.clip(np.digitize(conf, edges) - 1, 0, len(edges) - 2)
-    bin_conf = [float(conf[which == b].mean()) if (which == b).any() else float("nan")
-                for b in range(len(edges) - 1)]
-    bin_acc = [float(correct[which == b].mean()) if (which == b).any() else float("nan")
-               for b in range(len(edges) - 1)]
+    bin_conf = [
+        float(conf[which == b].mean()) if (which == b).any() else float("nan")
+        for b in range(len(edges) - 1)
+    ]
+    bin_acc = [
+        float(correct[which == b].mean()) if (which == b).any() else float("nan")
+        for b in range(len(edges) - 1)
+    ]
     bin_count = [int((which == b).sum()) for b in range(len(edges) - 1)]
-    ece = sum(n * abs(c - a) for n, c, a in zip(bin_count, bin_conf, bin_acc, strict=True) if n) / conf.size
+    ece = (
+        sum(n * abs(c - a) for n, c, a in zip(bin_count, bin_conf, bin_acc, strict=True) if n)
+        / conf.size
+    )
     temps = [1, 2, 4, 8]
     entropy = []
     for T in temps:
         q = softmax(train_z, T)
         entropy.append(float(-(q * np.log(np.clip(q, 1e-12, 1))).sum(axis=1).mean()))
     diagnostics = {
-        "accuracy": {"train": float(correct.mean()), "dev": accuracy - 0.01,
-                     "test": float((test_z.argmax(axis=1) == labels).mean())},
+        "accuracy": {
+            "train": float(correct.mean()),
+            "dev": accuracy - 0.01,
+            "test": float((test_z.argmax(axis=1) == labels).mean()),
+        },
         "confidence_hist": {"edges": edges.tolist(), "counts": counts.tolist()},
-        "reliability": {"bin_confidence": bin_conf, "bin_accuracy": bin_acc,
-                        "bin_count": bin_count},
+        "reliability": {
+            "bin_confidence": bin_conf,
+            "bin_accuracy": bin_acc,
+            "bin_count": bin_count,
+        },
         "ece": float(ece),
         "entropy_vs_T": {"T": temps, "mean_entropy": entropy},
         "params": 22_713_216,

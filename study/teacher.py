@@ -314,6 +314,8 @@ def fine_tune(run_dir: str | os.PathLike, settings: TeacherSettings, *, device: 
     diag["params"] = int(sum(p.numel() for p in model.parameters()))
     diag["infer_sent_per_s"] = n_all / logit_seconds
     diag["device"] = str(dev_)
+    diag["train_seconds_per_epoch"] = train_seconds / settings.epochs
+    diag["train_sent_per_s"] = seen / train_seconds
 
     with atomic_dir(run.teacher_dir) as tmp:
         ckpt = tmp / "checkpoint"

@@ -23,15 +23,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Works on a study that is still running (it reads the completed trials)."
         ),
     )
-    parser.add_argument("--run", required=True, type=Path, metavar="DIR",
-                        help="run directory (holds teacher/, data/ and by default studies.db)")
+    parser.add_argument(
+        "--run",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="run directory (holds teacher/, data/ and by default studies.db)",
+    )
     parser.add_argument("--name", required=True, metavar="NAME", help="study name")
-    parser.add_argument("--storage", default=None, metavar="URL",
-                        help="Optuna storage URL or journal file (default: sqlite:///DIR/studies.db)")
-    parser.add_argument("--out", default=None, type=Path, metavar="DIR",
-                        help="output directory, replaced atomically (default: DIR/report/NAME)")
-    parser.add_argument("--seed", default=0, type=int,
-                        help="seed of the bootstrap resampling and fANOVA (default: 0)")
+    parser.add_argument(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="Optuna storage URL or journal file (default: sqlite:///DIR/studies.db)",
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        type=Path,
+        metavar="DIR",
+        help="output directory, replaced atomically (default: DIR/report/NAME)",
+    )
+    parser.add_argument(
+        "--seed",
+        default=0,
+        type=int,
+        help="seed of the bootstrap resampling and fANOVA (default: 0)",
+    )
     parser.set_defaults(func=run)
 
 

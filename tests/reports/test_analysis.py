@@ -23,8 +23,12 @@ def _inputs(spec: SyntheticSpec, teacher: bool = True):
     if not teacher:
         return inputs_from_study(study)
     t = make_teacher(spec)
-    return inputs_from_study(study, teacher_diagnostics=t.diagnostics,
-                             teacher_test_logits=t.test_logits, test_labels=t.test_labels)
+    return inputs_from_study(
+        study,
+        teacher_diagnostics=t.diagnostics,
+        teacher_test_logits=t.test_logits,
+        test_labels=t.test_labels,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +52,11 @@ def test_planted_gap_is_recovered_inside_its_ci(planted):
 
 def test_no_planted_gap_reads_as_no_difference():
     spec = SyntheticSpec(n_trials=30, gap_mean=0.0, gap_noise=0.006, seed=5)
-    p = A.paired_comparison(_inputs(spec, teacher=False),
-                            A.trial_frame(_inputs(spec, teacher=False)), n_resamples=N_RESAMPLES)
+    p = A.paired_comparison(
+        _inputs(spec, teacher=False),
+        A.trial_frame(_inputs(spec, teacher=False)),
+        n_resamples=N_RESAMPLES,
+    )
     assert p.overall.mean.low < 0 < p.overall.mean.high
     assert p.conclusion.startswith("No difference detectable")
 
@@ -66,13 +73,22 @@ def test_subgroups_cover_top_categoricals_and_temperature_bands(planted):
 
 def test_gap_driver_ranks_first_for_the_gap_and_not_for_the_arms():
     """Temperature alone drives the gap; lr dominates both arms."""
-    spec = SyntheticSpec(n_trials=48, gap_mean=0.0, gap_slope=0.05, gap_noise=0.001,
-                         seed_noise=0.001, lr_amplitude=0.15, n_replicated=0, seed=1)
+    spec = SyntheticSpec(
+        n_trials=48,
+        gap_mean=0.0,
+        gap_slope=0.05,
+        gap_noise=0.001,
+        seed_noise=0.001,
+        lr_amplitude=0.15,
+        n_replicated=0,
+        seed=1,
+    )
     inputs = _inputs(spec, teacher=False)
     s = A.sensitivity(inputs, A.trial_frame(inputs))
     imp = s.importances
     assert set(imp["evaluator"]) == {"fANOVA", "PED-ANOVA"}
     for evaluator in ("fANOVA", "PED-ANOVA"):
+
         def first(target, evaluator=evaluator):
             sub = imp[(imp["evaluator"] == evaluator) & (imp["target"] == target)]
             return sub.loc[sub["rank"] == 1, "param"].tolist()
@@ -97,11 +113,15 @@ def test_too_few_trials_degrade_gracefully():
 
 
 def test_empty_study_makes_every_section_say_not_available():
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
     report = A.analyze(inputs_from_study(study), n_resamples=N_RESAMPLES)
-    for section in (report.summary, report.paired, report.expected_max, report.teacher,
-                    report.test_check):
+    for section in (
+        report.summary,
+        report.paired,
+        report.expected_max,
+        report.teacher,
+        report.test_check,
+    ):
         assert not section.available
         assert "not available" in section.conclusion.lower()
     assert report.cost.counts["COMPLETE"] == 0
@@ -113,10 +133,10 @@ def test_multi_objective_study_reads_both_arms_from_values_or_attrs():
     assert inputs.is_multi_objective
     frame = A.trial_frame(inputs)
     done = [t for t in inputs.trials if t.state == TrialState.COMPLETE]
-    np.testing.assert_allclose(frame.loc[frame["used"], "distill_dev"],
-                               [t.values[0] for t in done])
-    np.testing.assert_allclose(frame.loc[frame["used"], "baseline_dev"],
-                               [t.values[1] for t in done])
+    np.testing.assert_allclose(frame.loc[frame["used"], "distill_dev"], [t.values[0] for t in done])
+    np.testing.assert_allclose(
+        frame.loc[frame["used"], "baseline_dev"], [t.values[1] for t in done]
+    )
     # Without the arm attributes the values are the fallback.
     bare = copy.deepcopy(done[0])
     bare.user_attrs = {}
@@ -151,8 +171,10 @@ def test_variance_decomposition_matches_grouped_replicates(planted):
     used = frame[frame["used"]]
     groups = used.groupby("config_id").filter(lambda g: len(g) >= 2).groupby("config_id")
     assert v.loc["baseline", "seed_configs"] == spec.n_replicated == groups.ngroups
-    pooled = np.sqrt(sum(((g - g.mean()) ** 2).sum() for _, g in groups["baseline_dev"])
-                     / sum(len(g) - 1 for _, g in groups["baseline_dev"]))
+    pooled = np.sqrt(
+        sum(((g - g.mean()) ** 2).sum() for _, g in groups["baseline_dev"])
+        / sum(len(g) - 1 for _, g in groups["baseline_dev"])
+    )
     assert v.loc["baseline", "seed_std_pooled"] == pytest.approx(pooled)
     primary = frame.loc[frame["primary"], "baseline_dev"]
     assert v.loc["baseline", "study_range"] == pytest.approx(primary.max() - primary.min())
@@ -161,8 +183,15 @@ def test_variance_decomposition_matches_grouped_replicates(planted):
 
 
 def test_seed_spread_estimates_the_planted_seed_noise():
-    spec = SyntheticSpec(n_trials=12, n_replicated=5, n_seeds=6, seed_noise=0.01,
-                         gap_noise=0.0, dev_size=100_000, seed=2)
+    spec = SyntheticSpec(
+        n_trials=12,
+        n_replicated=5,
+        n_seeds=6,
+        seed_noise=0.01,
+        gap_noise=0.0,
+        dev_size=100_000,
+        seed=2,
+    )
     inputs = _inputs(spec, teacher=False)
     v = A.sensitivity(inputs, A.trial_frame(inputs)).variance.set_index("metric")
     assert v.loc["baseline", "seed_trials"] == 30
@@ -233,8 +262,13 @@ def test_cost_counts_pruning_savings_and_throughput(planted):
     spec, _, report = planted
     k = report.cost
     complete = spec.n_trials + spec.n_replicated * (spec.n_seeds - 1)
-    assert k.counts == {"RUNNING": spec.n_running, "COMPLETE": complete,
-                        "PRUNED": spec.n_pruned, "FAIL": spec.n_failed, "WAITING": 0}
+    assert k.counts == {
+        "RUNNING": spec.n_running,
+        "COMPLETE": complete,
+        "PRUNED": spec.n_pruned,
+        "FAIL": spec.n_failed,
+        "WAITING": 0,
+    }
     assert k.epochs_full == (complete + spec.n_pruned) * spec.epochs
     assert k.epochs_run == complete * spec.epochs + spec.n_pruned  # pruned after one epoch
     assert k.saved_fraction == pytest.approx(1 - k.epochs_run / k.epochs_full)

@@ -26,10 +26,10 @@ def _browser() -> str:
         path = shutil.which(name)
         if path:
             return path
-    reason = f"headless-browser check skipped: none of {', '.join(_BROWSERS)} on PATH " \
-             "(apt-get install -y chromium)"
+    missing = f"none of {', '.join(_BROWSERS)} on PATH (apt-get install -y chromium)"
     if os.environ.get("CI"):
-        pytest.fail(f"CI is set but {reason}")
+        pytest.fail(f"CI is set, so the headless-browser check must run, but {missing}")
+    reason = f"headless-browser check skipped: {missing}"
     print(reason)
     pytest.skip(reason)
 
@@ -40,20 +40,34 @@ def loaded(tmp_path_factory):
     browser = _browser()
     spec = SyntheticSpec(n_trials=20, gap_slope=0.03, objective="both", n_pruned=0, seed=8)
     teacher = make_teacher(spec)
-    inputs = inputs_from_study(make_study(spec), teacher_diagnostics=teacher.diagnostics,
-                               teacher_test_logits=teacher.test_logits,
-                               test_labels=teacher.test_labels)
+    inputs = inputs_from_study(
+        make_study(spec),
+        teacher_diagnostics=teacher.diagnostics,
+        teacher_test_logits=teacher.test_logits,
+        test_labels=teacher.test_labels,
+    )
     report = A.analyze(inputs, n_resamples=499)
     figure_ids = [div for figs in R.figures(report).values() for div, _ in figs]
     out = tmp_path_factory.mktemp("browser")
     page = R.render_report(report, out / "report")
     profile = out / "profile"
     cmd = [
-        browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
         # let Plotly's promise-based drawing finish before the DOM is dumped
-        "--virtual-time-budget=15000", "--dump-dom", page.resolve().as_uri(),
+        "--virtual-time-budget=15000",
+        "--dump-dom",
+        page.resolve().as_uri(),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -64,9 +78,11 @@ def _figure_blocks(dom: str) -> dict[str, str]:
     """``data-figure`` id -> the DOM of that figure's wrapper (up to the next figure/section)."""
     blocks = {}
     for match in re.finditer(r'data-figure="([^"]+)"', dom):
-        rest = dom[match.end():]
-        end = min((i for i in (rest.find('data-figure="'), rest.find("</section>")) if i >= 0),
-                  default=len(rest))
+        rest = dom[match.end() :]
+        end = min(
+            (i for i in (rest.find('data-figure="'), rest.find("</section>")) if i >= 0),
+            default=len(rest),
+        )
         blocks[match.group(1)] = rest[:end]
     return blocks
 

@@ -23,8 +23,13 @@ SPEC = SyntheticSpec(n_trials=24, gap_slope=0.03, seed=6)
 ALL_FIGURES = {
     "summary": ["fig-summary"],
     "paired": ["fig-gap-histogram", "fig-paired-scatter", "fig-subgroups"],
-    "sensitivity": ["fig-importance", "fig-slice-gap", "fig-slice-distill", "fig-slice-baseline",
-                    "fig-variance"],
+    "sensitivity": [
+        "fig-importance",
+        "fig-slice-gap",
+        "fig-slice-distill",
+        "fig-slice-baseline",
+        "fig-variance",
+    ],
     "expected_max": ["fig-expected-max"],
     "teacher": ["fig-confidence", "fig-reliability", "fig-entropy", "fig-gap-temperature"],
     "test_check": ["fig-test"],
@@ -35,9 +40,12 @@ ALL_FIGURES = {
 @pytest.fixture(scope="module")
 def report():
     teacher = make_teacher(SPEC)
-    inputs = inputs_from_study(make_study(SPEC), teacher_diagnostics=teacher.diagnostics,
-                               teacher_test_logits=teacher.test_logits,
-                               test_labels=teacher.test_labels)
+    inputs = inputs_from_study(
+        make_study(SPEC),
+        teacher_diagnostics=teacher.diagnostics,
+        teacher_test_logits=teacher.test_logits,
+        test_labels=teacher.test_labels,
+    )
     return A.analyze(inputs, n_resamples=999)
 
 
@@ -53,7 +61,7 @@ def test_html_has_every_section_figure_and_conclusion(report, rendered):
     figs = R.figures(report)
     assert {k: [d for d, _ in v] for k, v in figs.items()} == ALL_FIGURES
     positions = []
-    for key, title in R.SECTIONS:
+    for key, _ in R.SECTIONS:
         assert f'<section id="{key}">' in page
         positions.append(page.index(f'<section id="{key}">'))
         section = getattr(report, key)
@@ -92,8 +100,15 @@ def test_markdown_and_csvs_carry_the_same_numbers(report, rendered):
     assert f"{100 * report.paired.overall.mean.estimate:+.2f}" in md
     curve = pd.read_csv(out / "csv" / "expected_max.csv")
     assert len(curve) == 2 * report.expected_max.n_trials
-    for stem in ("summary", "importances", "variance", "teacher_reliability", "test_mcnemar",
-                 "cost", "cost_workers"):
+    for stem in (
+        "summary",
+        "importances",
+        "variance",
+        "teacher_reliability",
+        "test_mcnemar",
+        "cost",
+        "cost_workers",
+    ):
         assert (out / "csv" / f"{stem}.csv").is_file()
 
 
@@ -115,7 +130,6 @@ def _make_run(tmp_path, name="quick"):
     spec = SyntheticSpec(n_trials=10, n_replicated=2, n_seeds=2, objective="both", n_pruned=0)
     source = make_study(spec)
     url = f"sqlite:///{run / 'studies.db'}"
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(storage=url, study_name=name, directions=source.directions)
     for key, value in source.user_attrs.items():
         study.set_user_attr(key, value)
@@ -123,8 +137,12 @@ def _make_run(tmp_path, name="quick"):
     teacher = make_teacher(spec)
     diag = json.loads(json.dumps(teacher.diagnostics).replace("NaN", "null"))
     (run / "teacher" / "diagnostics.json").write_text(json.dumps(diag))
-    np.savez(run / "teacher" / "logits.npz", test=teacher.test_logits,
-             train=teacher.test_logits, dev=teacher.test_logits)
+    np.savez(
+        run / "teacher" / "logits.npz",
+        test=teacher.test_logits,
+        train=teacher.test_logits,
+        dev=teacher.test_logits,
+    )
     np.savez(run / "data" / "test.npz", labels=teacher.test_labels)
     return run, url
 
@@ -166,8 +184,7 @@ def test_missing_storage_is_a_usage_error_and_creates_no_database(tmp_path):
         _cli(["report", "--run", str(tmp_path / "missing"), "--name", "quick"])
 
 
-def test_write_report_replaces_atomically_and_keeps_the_old_one_on_failure(tmp_path,
-                                                                          monkeypatch):
+def test_write_report_replaces_atomically_and_keeps_the_old_one_on_failure(tmp_path, monkeypatch):
     run, url = _make_run(tmp_path)
     out = tmp_path / "out"
     page = R.write_report(run, url, "quick", out)

@@ -12,11 +12,14 @@ from scipy import stats as sps
 from reports import stats
 
 
-@pytest.mark.parametrize("values", [
-    [0.81, 0.84, 0.79, 0.86, 0.83, 0.80, 0.85],
-    [0.80, 0.80, 0.82, 0.82, 0.82, 0.79],  # ties, as on a finite dev set
-    [0.5],
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        [0.81, 0.84, 0.79, 0.86, 0.83, 0.80, 0.85],
+        [0.80, 0.80, 0.82, 0.82, 0.82, 0.79],  # ties, as on a finite dev set
+        [0.5],
+    ],
+)
 def test_expected_max_matches_brute_force_over_all_subsets(values):
     """Tang et al. 2020: E[max of n drawn without replacement] equals the average over subsets."""
     v = np.asarray(values)

@@ -1,0 +1,260 @@
+"""Studies end to end on the tiny run: resume, budget checks, pruning, workers, signals, kills."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from study.commands import study_cmd
+from study.config import TrialConfig
+from study.errors import UsageError
+from study.runner import StudyOptions, run_study
+from study.space import Param, default_space
+
+REPO = Path(__file__).resolve().parents[2]
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def tiny_space(lr=(1e-4, 3e-3)):
+    """The default space with a tiny student (hidden 8, one layer)."""
+    tiny = {"hidden": Param("hidden", "int", 8, 8), "layers": Param("layers", "int", 1, 1),
+            "lr": Param("lr", "float", lr[0], lr[1], log=True)}
+    return tuple(tiny.get(p.name, p) for p in default_space())
+
+
+def options(run, name="s", **kw) -> StudyOptions:
+    defaults = dict(run=str(run), name=name, n_trials=3, epochs=2, max_train_examples=120,
+                    space=tiny_space(), base=TrialConfig(head_hidden=8), precision="fp32",
+                    heartbeat=1, grace_period=3, poll=0.2)
+    defaults.update(kw)
+    return StudyOptions(**defaults)
+
+
+def load(run, name="s"):
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{run}/studies.db")
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_study_runs_resumes_and_refuses_another_budget(tiny_run, capsys):
+    assert run_study(options(tiny_run, enqueue_original=True)) == 0
+    study = load(tiny_run)
+    finished = study.get_trials(states=FINISHED)
+    assert len(finished) == 3
+    assert {"objective", "epochs", "max_train_examples", "data_key", "teacher_key", "dataset",
+            "teacher", "test_size", "created"} <= set(study.user_attrs)
+    assert study.user_attrs["epochs"] == 2 and study.user_attrs["max_train_examples"] == 120
+    # the published configurations came first (clipped to the tiny space)
+    assert [t.params["cell"] for t in study.trials[:2]] == ["lstm", "gru"]
+    assert all(t.params["temperature"] == 1.0 for t in study.trials[:2])
+    out = capsys.readouterr().out
+    assert "trial    0 COMPLETE" in out and "[finished 3/3]" in out
+
+    # the same command again: nothing to do, nothing enqueued twice
+    assert run_study(options(tiny_run, enqueue_original=True)) == 0
+    assert len(load(tiny_run).trials) == len(study.trials)
+    # a larger target continues the study without repeating finished trials
+    assert run_study(options(tiny_run, n_trials=4, epochs=None, max_train_examples=None)) == 0
+    study = load(tiny_run)
+    done = study.get_trials(states=FINISHED)
+    assert len(done) == 4 and len({t.number for t in done}) == 4
+    assert [t.number for t in done[:3]] == [t.number for t in finished]
+    with pytest.raises(UsageError, match="was run with epochs=2, not 3"):
+        run_study(options(tiny_run, n_trials=5, epochs=3))
+    with pytest.raises(UsageError, match="max_train_examples=120, not 200"):
+        run_study(options(tiny_run, n_trials=5, max_train_examples=200))
+
+    # replicate: the best configuration again with 2 new seeds, then idempotent
+    assert run_study(options(tiny_run, n_trials=None, epochs=None, replicate_top=1,
+                             replicate_seeds=2)) == 0
+    study = load(tiny_run)
+    reps = [t for t in study.trials if "replicate_of" in t.user_attrs]
+    assert len(reps) == 2 and all(t.state in FINISHED for t in reps)
+    origin = study.trials[reps[0].user_attrs["replicate_of"]]
+    assert all(t.user_attrs["config_id"] == origin.user_attrs["config_id"] for t in reps)
+    seeds = {t.user_attrs["seed"] for t in reps} | {origin.user_attrs["seed"]}
+    assert len(seeds) == 3
+    assert run_study(options(tiny_run, n_trials=None, replicate_top=1, replicate_seeds=2)) == 0
+    assert len(load(tiny_run).trials) == len(study.trials)
+
+
+def test_same_seed_same_parameters_and_metrics(tiny_run):
+    for name in ("a", "b"):
+        assert run_study(options(tiny_run, name=name, seed=11, sampler="random")) == 0
+    a, b = load(tiny_run, "a").trials, load(tiny_run, "b").trials
+    assert [t.params for t in a] == [t.params for t in b]
+    assert [t.user_attrs["distill"]["dev_acc"] for t in a] == \
+           [t.user_attrs["distill"]["dev_acc"] for t in b]
+    assert [t.user_attrs["gap"] for t in a] == [t.user_attrs["gap"] for t in b]
+
+
+def test_a_config_that_cannot_learn_is_pruned(tiny_run):
+    good = {"cell": "gru", "lr": 3e-2, "batch_size": 32, "alpha": 0.5, "attention_size": 0,
+            **{k: 0.0 for k in ("embedding_dropout", "input_dropout", "layer_dropout",
+                                "weight_dropout", "output_dropout")}}
+    opts = options(tiny_run, name="prune", n_trials=4, epochs=4, max_train_examples=None,
+                   space=tiny_space(lr=(1e-6, 1e-1)), pruner_startup=3)
+    from study.runner import open_study, prepare
+
+    study = open_study(prepare(opts), create=True)
+    for seed in (1, 2, 3):
+        study.enqueue_trial(good, user_attrs={"seed": seed})
+    study.enqueue_trial({**good, "lr": 1e-6}, user_attrs={"seed": 4})
+    assert run_study(opts) == 0
+    trials = load(tiny_run, "prune").trials
+    assert [t.state for t in trials[:3]] == [TrialState.COMPLETE] * 3
+    assert all(t.value > 0.6 for t in trials[:3])
+    bad = trials[3]
+    assert bad.state == TrialState.PRUNED
+    assert bad.user_attrs["epochs_run"] < 4
+    assert len(bad.user_attrs["distill"]["dev_acc"]) == bad.user_attrs["epochs_run"]
+
+
+def test_two_workers_on_one_sqlite_file_finish_exactly_n(tiny_run, capfd):
+    assert run_study(options(tiny_run, name="par", n_trials=5, workers=2)) == 0
+    study = load(tiny_run, "par")
+    done = study.get_trials(states=FINISHED)
+    assert len(done) == 5
+    assert len({t.number for t in study.trials}) == len(study.trials)
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+    assert len({t.user_attrs["worker"] for t in done}) == 2
+    assert all({"distill", "baseline", "gap", "seed", "config"} <= set(t.user_attrs)
+               for t in done)
+    failed = [t for t in study.get_trials(states=(TrialState.FAIL,))
+              if not t.user_attrs.get("surplus")]
+    assert not failed
+    out = capfd.readouterr().out
+    assert "[w0] trial" in out and "[w1] trial" in out  # workers write to the same stdout
+
+
+def _start(run, name, **kw) -> subprocess.Popen:
+    spec = options(run, name=name, **kw).to_json()
+    code = ("import sys; from study.runner import StudyOptions, run_study; "
+            "sys.exit(run_study(StudyOptions.from_json(sys.argv[1])))")
+    return subprocess.Popen([sys.executable, "-c", code, spec], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def _wait_for(predicate, timeout=120.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def _running_with_curves(run, name):
+    try:
+        study = load(run, name)
+    except KeyError:
+        return None
+    running = [t for t in study.get_trials(states=(TrialState.RUNNING,))
+               if t.user_attrs.get("epochs_run", 0) >= 1]
+    return running[0] if running else None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_mid_trial_exits_quickly_and_the_study_resumes(tiny_run, sig):
+    proc = _start(tiny_run, "sig", n_trials=2, epochs=30, max_train_examples=None)
+    _wait_for(lambda: _running_with_curves(tiny_run, "sig"))
+    t0 = time.monotonic()
+    proc.send_signal(sig)
+    _out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - t0 < 5
+    assert proc.returncode == 128 + sig
+    assert f"stopped by {signal.Signals(sig).name}" in err and "run the same command" in err
+    assert "Traceback" not in err
+    study = load(tiny_run, "sig")
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+    stopped = study.get_trials(states=(TrialState.FAIL,))[0]
+    waiting = study.get_trials(states=(TrialState.WAITING,))[0]
+    assert waiting.user_attrs["seed"] == stopped.user_attrs["seed"]
+    # the same command resumes (short epochs now would be a different budget: refused)
+    with pytest.raises(UsageError, match="epochs=30"):
+        run_study(options(tiny_run, name="sig", n_trials=2, epochs=2, max_train_examples=None))
+
+
+@pytest.mark.slow
+def test_kill_9_worker_trial_is_retried_and_the_count_is_reached(tiny_run):
+    proc = _start(tiny_run, "kill", n_trials=4, workers=2, epochs=6, max_train_examples=None)
+    victim = _wait_for(lambda: _running_with_curves(tiny_run, "kill"))
+    pid = int(victim.user_attrs["worker"].rsplit(":", 1)[1])
+    os.kill(pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
+    assert "ended with signal 9" in err
+    study = load(tiny_run, "kill")
+    assert len(study.get_trials(states=FINISHED)) == 4
+    killed = [t for t in study.trials if t.number == victim.number][0]
+    assert killed.state == TrialState.FAIL
+    retries = [t for t in study.trials if t.system_attrs.get("failed_trial") == victim.number]
+    assert retries and retries[0].state in FINISHED
+    assert retries[0].params == killed.params
+    assert retries[0].user_attrs["seed"] == killed.user_attrs["seed"]
+
+
+def _cli(argv):
+    parser = argparse.ArgumentParser()
+    study_cmd.register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--n-trials", "0"], "--n-trials must be >= 1"),
+        (["--n-trials", "-3"], "--n-trials must be >= 1"),
+        (["--workers", "0"], "--workers must be >= 1"),
+        (["--fix", "depth=2"], "unknown parameter; valid names"),
+        (["--fix", "layers=9"], "outside the space"),
+        (["--range", "lr=1:2"], "must lie inside"),
+        (["--devices", "cuda:0"], "CUDA"),
+        (["--storage", "redis://x"], "unknown scheme"),
+        (["--epochs", "0"], "--epochs must be >= 1"),
+        (["--top", "2"], "belong to"),
+    ],
+)
+def test_bad_input_is_refused_before_anything_is_written(tiny_run, extra, message):
+    if "cuda" in " ".join(extra) and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(UsageError, match=message):
+        _cli(["study", "--run", str(tiny_run), "--name", "x", "--n-trials", "2", *extra])
+    assert not (tiny_run / "studies.db").exists()
+
+
+def test_missing_run_directory_and_unknown_study(tmp_path, tiny_run):
+    with pytest.raises(UsageError, match="directory not found"):
+        _cli(["study", "--run", str(tmp_path / "nope"), "--name", "x", "--n-trials", "1"])
+    with pytest.raises(UsageError, match="no study named 'ghost'"):
+        run_study(dataclasses.replace(options(tiny_run), name="ghost", n_trials=None,
+                                      replicate_top=1, replicate_seeds=1))
+
+
+def test_worker_spec_round_trip(tiny_run):
+    o = options(tiny_run, fixes=["cell=gru"])
+    again = StudyOptions.from_json(o.to_json())
+    assert again == o and json.loads(o.to_json())["name"] == "s"

