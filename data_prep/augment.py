@@ -172,6 +172,7 @@ def build_augmented(run_dir: str | os.PathLike, settings: AugmentSettings, *,
         manifest = {
             "format": "distill-study-augment/1",
             "settings": asdict(settings),
+            "factor": settings.factor,
             "data_key": run.data_key,
             "teacher_key": teacher_key,
             "n_train": len(train),

@@ -289,9 +289,9 @@ def _split(student: LoadedStudent, texts: list[str], labels: np.ndarray | None):
 
 
 def _dtype(student: LoadedStudent):
-    from study.train import resolve_precision
+    from study.device import autocast_dtype
 
-    return resolve_precision(student.meta["config"].get("precision", "fp32"), "cpu")
+    return autocast_dtype(torch.device("cpu"), student.meta["config"].get("precision", "fp32"))
 
 
 def evaluate_tsv(student_path: str, tsv: str) -> dict:

@@ -301,7 +301,7 @@ class Run:
         f = self.path / "augment" / "manifest.json"
         if not f.is_file():
             return 0
-        return int(json.loads(f.read_text())["settings"]["factor"])
+        return int(json.loads(f.read_text())["factor"])
 
     def augmented(self):
         """The teacher-labelled augmented transfer set, or None when none was made."""

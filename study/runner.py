@@ -503,7 +503,9 @@ def _worker_loop(p: Prepared, study: optuna.Study, budget: dict, target: int | N
     study.pruner = make_pruner(o.pruner if prune else "none", budget["epochs"], o.pruner_startup)
     prefix = f"[w{index}] " if p.workers > 1 else ""
     quiet = _QuietTrials(objective.quiet)
-    optuna_logger = logging.getLogger("optuna")
+    # A logger's filters see only records made on that logger, not its children's: attach
+    # to the module that logs failed trials.
+    optuna_logger = logging.getLogger("optuna.study._optimize")
     optuna_logger.addFilter(quiet)
     failures = 0
 

@@ -17,10 +17,8 @@ LSTM kernel and the linear layers. ``torch.set_num_threads`` is the caller's to 
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +30,8 @@ from models.losses import ce_loss, distill_loss
 from models.student import Student
 from study.batching import Buckets, Plan, eval_plan, interleave, plan_rng, train_plan
 from study.config import TrialConfig
+from study.device import autocast, autocast_dtype
+from study.progress import progress as progress_bar
 
 __all__ = [
     "PairData",
@@ -39,9 +39,8 @@ __all__ = [
     "PairProgress",
     "PairResult",
     "train_pair",
-    "resolve_precision",
-    "cpu_has_fast_bf16",
     "evaluate",
+    "warmup_cosine",
 ]
 
 #: Rows per batch at evaluation (any size gives the same predictions; larger is faster).
@@ -174,45 +173,7 @@ class PairResult:
         return self.distill.best_dev_acc - self.baseline.best_dev_acc
 
 
-# -- precision ---------------------------------------------------------------------------------
-def cpu_has_fast_bf16() -> bool:
-    """True when this CPU runs bf16 matrix products natively (AVX-512 BF16 or AMX tiles).
-
-    Without them bf16 is emulated and slower than fp32, so ``auto`` stays in fp32.
-    """
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
-
-
-def resolve_precision(precision: str, device: torch.device | str) -> torch.dtype | None:
-    """The autocast dtype for ``precision`` on ``device`` (``None`` means plain fp32).
-
-    ``auto``: bf16 on a CPU with native bf16 (see :func:`cpu_has_fast_bf16`), bf16 on a CUDA
-    device that supports it, else fp16 on CUDA, else fp32. ``fp32``/``bf16``/``fp16`` force.
-    """
-    device = torch.device(device)
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp16":
-        return torch.float16
-    if precision != "auto":
-        raise ValueError(f"unknown precision {precision!r}")
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and cpu_has_fast_bf16():
-        return torch.bfloat16
-    return None
-
-
-def _autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContextManager:
-    if dtype is None:
-        return nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def _lr_lambda(total_steps: int, warmup: float) -> Callable[[int], float]:
+def warmup_cosine(total_steps: int, warmup: float) -> Callable[[int], float]:
     """Linear warm-up over ``warmup`` of the steps, then cosine decay to 0 (the study's OneCycle
     shape without the momentum cycle)."""
     warm = int(round(warmup * total_steps))
@@ -251,7 +212,7 @@ def evaluate(
     for b, pos in zip(plan.bucket.tolist(), plan.tensors(device), strict=True):
         bucket = buckets.buckets[b]
         ids, labels = bucket.ids.index_select(0, pos), bucket.labels.index_select(0, pos)
-        with _autocast(device, dtype):
+        with autocast(device, dtype):
             logits = model(ids).logits
         logits = logits.float()  # (b, K)
         pred = logits.argmax(-1)
@@ -281,7 +242,7 @@ class _Arm:
             weight_decay=config.weight_decay,
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, _lr_lambda(total_steps, config.warmup)
+            self.optimizer, warmup_cosine(total_steps, config.warmup)
         )
         # Loss scaling is needed for fp16 only (bf16 has fp32's exponent range).
         self.scaler = (
@@ -318,7 +279,7 @@ class _Arm:
             ids = bucket.ids.index_select(0, pos)  # (b, L)
             labels = bucket.labels.index_select(0, pos)  # (b,)
             targets = None if bucket.targets is None else bucket.targets.index_select(0, pos)
-            with _autocast(self.device, self.dtype):
+            with autocast(self.device, self.dtype):
                 logits = model(ids).logits  # (b, K)
             loss = self.loss(logits, targets, labels)
             opt.zero_grad(set_to_none=True)
@@ -429,7 +390,9 @@ def train_pair(
     """
     wall = time.perf_counter()
     device = torch.device(device)
-    dtype = resolve_precision(config.precision, device)
+    # auto: bf16 on CPUs with AVX-512 BF16/AMX (it reaches the oneDNN LSTM and the linears),
+    # bf16 or fp16 on CUDA, else fp32 (study.device).
+    dtype = autocast_dtype(device, config.precision)
     train = data.buckets("train", device)
     dev = data.buckets("dev", device)
     augmented = data.buckets("augmented", device) if data.augmented is not None else None
@@ -450,11 +413,8 @@ def train_pair(
 
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
         total = sum(p.sentences for p in distill_plans + baseline_plans)
-        bar = tqdm(total=total, unit="sent", unit_scale=True, file=sys.stderr,
-                   desc="pair", dynamic_ncols=True)
+        bar = progress_bar(total=total, unit="sent", unit_scale=True, desc="pair")
     try:
         for epoch in range(config.epochs):
             for arm, arm_plans in zip(arms, plans, strict=True):

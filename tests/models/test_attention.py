@@ -29,10 +29,8 @@ def test_no_mask_equals_all_true_mask_and_matches_formula(size):
     h = torch.randn(2, 4, 6)
     full = torch.ones(2, 4, dtype=torch.bool)
     assert torch.allclose(att(h), att(h, full))
-    if size == 0:
-        scores = h @ att.v
-    else:
-        scores = torch.tanh(h @ att.proj.weight.T + att.proj.bias) @ att.v
+    states = h if size == 0 else torch.tanh(h @ att.proj.weight.T + att.proj.bias)
+    scores = states @ att.v
     ref = (torch.softmax(scores, 1)[..., None] * h).sum(1)
     assert torch.allclose(att(h), ref, atol=1e-6)
 

@@ -3,9 +3,19 @@
 import numpy as np
 import torch
 
+from data_prep.tokenized import TokenizedSplit
 from study.batching import Buckets, eval_plan, interleave, plan_rng, train_plan
 
-from .conftest import make_split
+
+def make_split(name: str, n: int, seed: int) -> TokenizedSplit:
+    """``n`` random rows of 3-8 tokens."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(3, 9, size=n)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    ids = rng.integers(1, 40, size=int(offsets[-1])).astype(np.int32)
+    return TokenizedSplit(name, ids, offsets, rng.integers(0, 2, size=n),
+                          np.array([f"s{i}" for i in range(n)]))
 
 
 def _rows_of(buckets, plan):

@@ -178,7 +178,8 @@ def _running_with_curves(run, name):
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_mid_trial_exits_quickly_and_the_study_resumes(tiny_run, sig):
-    proc = _start(tiny_run, "sig", n_trials=2, epochs=30, max_train_examples=None)
+    opts = dict(name="sig", n_trials=2, epochs=12, max_train_examples=None)
+    proc = _start(tiny_run, **opts)
     _wait_for(lambda: _running_with_curves(tiny_run, "sig"))
     t0 = time.monotonic()
     proc.send_signal(sig)
@@ -189,12 +190,20 @@ def test_signal_mid_trial_exits_quickly_and_the_study_resumes(tiny_run, sig):
     assert "Traceback" not in err
     study = load(tiny_run, "sig")
     assert not study.get_trials(states=(TrialState.RUNNING,))
+    before = study.get_trials(states=FINISHED)
     stopped = study.get_trials(states=(TrialState.FAIL,))[0]
+    assert stopped.user_attrs["interrupted"] == signal.Signals(sig).name
     waiting = study.get_trials(states=(TrialState.WAITING,))[0]
     assert waiting.user_attrs["seed"] == stopped.user_attrs["seed"]
-    # the same command resumes (short epochs now would be a different budget: refused)
-    with pytest.raises(UsageError, match="epochs=30"):
-        run_study(options(tiny_run, name="sig", n_trials=2, epochs=2, max_train_examples=None))
+    # another budget is refused; the same command resumes and completes the study
+    with pytest.raises(UsageError, match="epochs=12"):
+        run_study(options(tiny_run, **{**opts, "epochs": 2}))
+    assert run_study(options(tiny_run, **opts)) == 0
+    study = load(tiny_run, "sig")
+    done = study.get_trials(states=FINISHED)
+    assert len(done) == 2 and {t.number for t in before} <= {t.number for t in done}
+    redo = [t for t in done if t.user_attrs["seed"] == stopped.user_attrs["seed"]]
+    assert redo and redo[0].params == stopped.params
 
 
 @pytest.mark.slow
@@ -249,9 +258,13 @@ def test_bad_input_is_refused_before_anything_is_written(tiny_run, extra, messag
 def test_missing_run_directory_and_unknown_study(tmp_path, tiny_run):
     with pytest.raises(UsageError, match="directory not found"):
         _cli(["study", "--run", str(tmp_path / "nope"), "--name", "x", "--n-trials", "1"])
-    with pytest.raises(UsageError, match="no study named 'ghost'"):
-        run_study(dataclasses.replace(options(tiny_run), name="ghost", n_trials=None,
-                                      replicate_top=1, replicate_seeds=1))
+    ghost = dataclasses.replace(options(tiny_run), name="ghost", n_trials=None,
+                                replicate_top=1, replicate_seeds=1)
+    with pytest.raises(UsageError, match="no such file"):
+        run_study(ghost)  # replicate never creates a database
+    optuna.create_study(study_name="other", storage=f"sqlite:///{tiny_run}/studies.db")
+    with pytest.raises(UsageError, match="no study named 'ghost'.*other"):
+        run_study(ghost)
 
 
 def test_worker_spec_round_trip(tiny_run):

@@ -13,7 +13,48 @@ import study.train as train_mod
 from data_prep.tokenized import TokenizedSplit
 from models.student import Student
 from study.config import TrialConfig
-from study.train import PairData, resolve_precision, train_pair
+from study.train import PairData, train_pair
+
+# Synthetic paired-trial data: a tiny vocabulary where token 5 means "positive".
+VOCAB, DIM = 40, 8
+
+
+def make_split(name: str, n: int, seed: int, labelled: bool = True) -> TokenizedSplit:
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(3, 9, size=n)
+    labels = rng.integers(0, 2, size=n)
+    rows = []
+    for length, y in zip(lengths, labels, strict=True):
+        row = rng.integers(6, VOCAB, size=length)
+        row[0], row[-1] = 1, 2  # [CLS] ... [SEP]
+        if y:
+            row[rng.integers(1, length - 1)] = 5  # the signal
+        rows.append(row)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return TokenizedSplit(
+        name, np.concatenate(rows).astype(np.int32), offsets,
+        labels.astype(np.int64) if labelled else np.full(n, -1, dtype=np.int64),
+        np.array([f"s{i}" for i in range(n)]),
+    )
+
+
+def teacher_logits(split: TokenizedSplit) -> np.ndarray:
+    has5 = np.array([5 in split.row(i) for i in range(len(split))])
+    z = np.where(has5, 2.0, -2.0).astype(np.float32)
+    return np.stack([-z, z], 1)
+
+
+@pytest.fixture(scope="session")
+def pair_data() -> PairData:
+    torch.manual_seed(0)
+    train, dev, test = make_split("train", 160, 1), make_split("dev", 48, 2), make_split("test", 40, 3)
+    aug = make_split("augmented", 120, 4, labelled=False)
+    return PairData(
+        train, dev, test, teacher_logits(train), teacher_logits(dev), torch.randn(VOCAB, DIM), 0,
+        augmented=aug, augmented_logits=teacher_logits(aug),
+    )
+
 
 TINY = TrialConfig(hidden=8, layers=2, head_hidden=8, epochs=2, batch_size=16, lr=3e-3,
                    weight_dropout=0.2, embedding_dropout=0.1, precision="fp32")
@@ -101,12 +142,6 @@ def test_callback_exceptions_propagate(pair_data):
 
     with pytest.raises(Prune):
         train_pair(TINY, pair_data, seed=1, on_epoch=stop)
-
-
-def test_precision_resolution():
-    assert resolve_precision("fp32", "cpu") is None
-    assert resolve_precision("bf16", "cpu") is torch.bfloat16
-    assert resolve_precision("auto", "cpu") in (None, torch.bfloat16)
 
 
 def test_bf16_and_kl_run(pair_data):
