@@ -993,7 +993,10 @@ def teacher_section(inputs: ReportInputs, frame: pd.DataFrame) -> TeacherSection
         else pd.DataFrame(columns=["bin_confidence", "bin_accuracy", "bin_count"])
     )
     overconfidence = float("nan")
-    ece = float(diag["ece"]) if diag.get("ece") is not None else float("nan")
+    raw_ece = diag.get("ece")
+    if isinstance(raw_ece, dict):  # the teacher stores ECE per split; the diagram is on dev
+        raw_ece = raw_ece.get(rel.get("split", "dev"), raw_ece.get("dev"))
+    ece = float(raw_ece) if raw_ece is not None else float("nan")
     if len(reliability) and reliability["bin_count"].sum() > 0:
         w = reliability["bin_count"].to_numpy(dtype=float)
         gap = (reliability["bin_confidence"] - reliability["bin_accuracy"]).to_numpy(dtype=float)
@@ -1002,7 +1005,11 @@ def teacher_section(inputs: ReportInputs, frame: pd.DataFrame) -> TeacherSection
         if not np.isfinite(ece):  # ECE = sum_b (n_b / n) |conf_b - acc_b| (Naeini et al. 2015)
             ece = float((w[ok] * np.abs(gap[ok])).sum() / w[ok].sum())
     ent = diag.get("entropy_vs_T") or {}
-    entropy = pd.DataFrame({"T": ent.get("T", []), "mean_entropy": ent.get("mean_entropy", [])})
+    if "mean_entropy_bits" in ent:  # bits: for two classes already normalised to [0, 1]
+        bits = np.asarray(ent["mean_entropy_bits"], dtype=float)
+        entropy = pd.DataFrame({"T": ent.get("T", []), "mean_entropy": bits * math.log(2)})
+    else:  # nats
+        entropy = pd.DataFrame({"T": ent.get("T", []), "mean_entropy": ent.get("mean_entropy", [])})
     entropy["normalized"] = entropy["mean_entropy"].astype(float) / math.log(2)
 
     temperature_effect = None

@@ -298,7 +298,7 @@ def make_teacher(spec: SyntheticSpec = SyntheticSpec(), accuracy: float = 0.92) 
     entropy = []
     for T in temps:
         q = softmax(train_z, T)
-        entropy.append(float(-(q * np.log(np.clip(q, 1e-12, 1))).sum(axis=1).mean()))
+        entropy.append(float(-(q * np.log2(np.clip(q, 1e-12, 1))).sum(axis=1).mean()))
     diagnostics = {
         "accuracy": {
             "train": float(correct.mean()),
@@ -307,12 +307,14 @@ def make_teacher(spec: SyntheticSpec = SyntheticSpec(), accuracy: float = 0.92) 
         },
         "confidence_hist": {"edges": edges.tolist(), "counts": counts.tolist()},
         "reliability": {
+            "split": "dev",
             "bin_confidence": bin_conf,
             "bin_accuracy": bin_acc,
             "bin_count": bin_count,
         },
-        "ece": float(ece),
-        "entropy_vs_T": {"T": temps, "mean_entropy": entropy},
+        # the layout study/teacher.py writes: ECE per split, entropy in bits
+        "ece": {"train": float(ece), "dev": float(ece), "test": float(ece)},
+        "entropy_vs_T": {"T": temps, "mean_entropy_bits": entropy, "split": "train"},
         "params": 22_713_216,
         "infer_sent_per_s": 350.0,
     }

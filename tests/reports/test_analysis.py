@@ -247,7 +247,7 @@ def test_teacher_section_reads_diagnostics_and_temperature_trend():
     inputs = _inputs(spec)
     t = A.teacher_section(inputs, A.trial_frame(inputs))
     diag = inputs.teacher_diagnostics
-    assert t.ece == pytest.approx(diag["ece"])
+    assert t.ece == pytest.approx(diag["ece"]["dev"])
     assert t.overconfidence > 0.01 and "over-confident" in t.conclusion
     assert list(t.entropy["T"]) == [1, 2, 4, 8]
     assert t.entropy["normalized"].is_monotonic_increasing

@@ -45,7 +45,7 @@ def teacher_logits(split: TokenizedSplit) -> np.ndarray:
     return np.stack([-z, z], 1)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pair_data() -> PairData:
     torch.manual_seed(0)
     train, dev, test = make_split("train", 160, 1), make_split("dev", 48, 2), make_split("test", 40, 3)
@@ -189,3 +189,15 @@ def test_two_epochs_on_real_sst2_learn():
     result = train_pair(config, data, seed=0)
     assert result.distill.best_dev_acc > 0.65, result.distill.dev_acc
     assert result.baseline.best_dev_acc > 0.65, result.baseline.dev_acc
+
+
+def test_bench_student_runs_on_synthetic_data(pair_data):
+    """The speed benchmark's three measurements, on a tiny model (figures not asserted)."""
+    from study.bench_student import bench_student, format_report
+
+    figures = bench_student(pair_data, None, hidden=8, layers=1, batch_size=16,
+                            precision="fp32", show_progress=False)
+    for key in ("sent_per_s", "reference_sent_per_s", "ratio", "student_infer_sent_per_s",
+                "student_infer_b1_sent_per_s", "reference_dev_acc", "distill_dev_acc"):
+        assert figures[key] > 0 or key.endswith("dev_acc"), key
+    assert "ratio" in format_report(figures)
