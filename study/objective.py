@@ -221,6 +221,13 @@ class PairObjective:
             from study.train import train_pair
 
             self.train_pair = train_pair
+        # Imported once per worker, before the first trial: optuna_dashboard pulls in
+        # scikit-learn (seconds), and after a trial a signal waits for it (issue 6.4).
+        try:
+            from optuna_dashboard import save_note
+        except ImportError:  # the dashboard is optional at run time
+            save_note = None
+        self._save_note = save_note
 
     # -- the budget --------------------------------------------------------------------
     def _claim(self, trial: optuna.Trial) -> None:
@@ -368,12 +375,8 @@ class PairObjective:
             attrs["baseline_test_pred"] = result.baseline.test_pred
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
-        try:
-            from optuna_dashboard import save_note
-
-            save_note(trial, trial_note(trial.number, result))
-        except ImportError:  # the dashboard is optional at run time
-            pass
+        if self._save_note is not None:
+            self._save_note(trial, trial_note(trial.number, result))
 
 
 def _torch_threads() -> int:

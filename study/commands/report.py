@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"run directory {args.run} does not exist")
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} exists and is not a directory")
+    _check_study_matches_run(args)
     # Imported here so `distill-study --help` does not pay for plotly and scipy.
     from reports import write_report
 
@@ -66,3 +67,41 @@ def run(args: argparse.Namespace) -> int:
     print(page)
     print(f"report.md and csv/ written beside it in {page.parent}", file=sys.stderr)
     return 0
+
+
+def _check_study_matches_run(args: argparse.Namespace) -> None:
+    """Refuse, before anything is written, what the report would otherwise mix up silently.
+
+    The storage is parsed and opened the way ``study`` does (an unknown scheme or an
+    unreachable database is one line, password masked), and when ``--run`` is a real run
+    directory (it has run.json) the study must have been run on its data and teacher, and the
+    teacher's cached logits must match their manifest (issue 6). A missing storage file or an
+    unknown study name is left to the report, which lists the studies there are.
+    """
+    import optuna
+
+    from study.run import Run
+    from study.storage import open_storage, parse_storage
+
+    if args.storage is not None and "://" not in args.storage:
+        return  # a journal file path, which the report opens itself
+    spec = parse_storage(args.storage, args.run)
+    if spec.local_path is not None and not spec.local_path.is_file():
+        return
+    storage = open_storage(spec, must_exist=True)
+    try:
+        attrs = storage.get_study_user_attrs(storage.get_study_id_from_name(args.name))
+    except KeyError:
+        return
+    finally:
+        if isinstance(storage, optuna.storages.RDBStorage):
+            storage.engine.dispose()
+    if not (args.run / "run.json").is_file():
+        return
+    run = Run(args.run)
+    for key, value in (("data_key", run.data_key), ("teacher_key", run.teacher_key)):
+        recorded = attrs.get(key)
+        if recorded is not None and recorded != value:
+            raise UsageError(f"study {args.name!r} was run on another {key.replace('_key', '')} "
+                             f"than --run {run.path} ({str(recorded)[:12]} != {value[:12]})")
+    run.logits("test")  # ArtifactError for a truncated or replaced logits file

@@ -33,8 +33,8 @@ HEARTBEAT, GRACE = 1, 4
 
 @pytest.mark.slow
 def test_a_killed_workers_trial_is_failed_retried_and_nothing_is_lost(tiny_run):
-    url, name, n = sqlite_url(tiny_run), "kill", 6
-    spec = options(tiny_run, name=name, n_trials=n, workers=2, epochs=6, max_train_examples=None,
+    url, name, n = sqlite_url(tiny_run), "kill", 4
+    spec = options(tiny_run, name=name, n_trials=n, workers=2, epochs=6, max_train_examples=200,
                    heartbeat=HEARTBEAT, grace_period=GRACE, pruner="none").to_json()
     code = ("import sys; from study.runner import StudyOptions, run_study; "
             "sys.exit(run_study(StudyOptions.from_json(sys.argv[1])))")

@@ -91,7 +91,9 @@ def test_both_objective_returns_two_values(data):
 def test_same_seed_same_metrics(data):
     results = []
     for _ in range(2):
-        study = optuna.create_study(direction="maximize")
+        # seeded sampler: the parameters that are not enqueued are sampled identically too
+        study = optuna.create_study(direction="maximize",
+                                    sampler=optuna.samplers.RandomSampler(seed=0))
         study.enqueue_trial({"cell": "lstm", "lr": 1e-3, "batch_size": 32},
                             user_attrs={"seed": 5})
         study.optimize(PairObjective(data=data, space=tiny_space(), base=BASE, prune=False),
