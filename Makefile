@@ -21,13 +21,21 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# The whole pipeline on the embedded default (rt-polarity + all-MiniLM-L6-v2), CPU-sized.
+# The whole pipeline on the embedded default (rt-polarity + all-MiniLM-L6-v2), CPU-sized:
+# data, teacher, a small 2-worker study with pruning, and its report.
 quickstart: install
 	$(CLI) prepare --run $(RUN) --dataset rt-polarity
 	$(CLI) teacher --run $(RUN) --epochs 1 --max-train-examples 4000
+	$(CLI) study --run $(RUN) --name $(STUDY) --n-trials 10 --epochs 2 \
+	    --max-train-examples 2000 --workers 2 --pruner median \
+	    --range layers=1:2 --range hidden=128:192 --range batch_size=64,128
+	$(CLI) report --run $(RUN) --name $(STUDY)
 	@echo
 	@echo "quickstart done: everything is under $(RUN)/"
-	@echo "  teacher:  $(RUN)/teacher/manifest.json, diagnostics.json"
+	@echo "  teacher:   $(RUN)/teacher/manifest.json, diagnostics.json"
+	@echo "  study:     $(RUN)/studies.db (study '$(STUDY)')"
+	@echo "  report:    $(RUN)/report/$(STUDY)/report.html (and report.md, csv/)"
+	@echo "  dashboard: $(CLI) dashboard --run $(RUN)"
 
 test: install
 	$(VENV)/bin/pytest -q
