@@ -240,6 +240,15 @@ class Run:
                 raise ArtifactError(f"{f}: {name} logits have shape {arr.shape}, expected ({n}, 2)")
         return out
 
+    def verify(self) -> None:
+        """Read and check every artifact a study trains on: the tokenized splits, the teacher's
+        logits and embeddings. Raises :class:`ArtifactError` naming the first bad one, so a
+        command can refuse before it writes anything (issue 6)."""
+        for name in SPLITS:
+            self.split(name)
+        self._logits  # noqa: B018 - verified against the manifest and cached for pair_data
+        self._verified("embeddings.npy")
+
     def logits(self, split: str) -> np.ndarray:
         """Raw teacher logits (n, 2) for ``split``; temperature is applied by the losses."""
         return self._logits[split]

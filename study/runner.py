@@ -246,6 +246,7 @@ def prepare(options: StudyOptions) -> Prepared:
     run = Run(o.run)  # UsageError when missing
     data_key = run.data_key
     teacher_key = run.teacher_key  # ArtifactError without a teacher for this data
+    run.verify()  # ArtifactError for a corrupt, stale or foreign split, logits or embeddings
     spec = parse_storage(o.storage, run.path)
 
     if o.space is not None:

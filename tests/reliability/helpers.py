@@ -93,8 +93,23 @@ def snapshot(*roots: Path) -> dict:
         if not root.exists():
             continue
         for p in sorted(root.rglob("*")):
-            out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            if p.name.endswith(("-wal", "-shm")):
+                continue  # SQLite's transient files while a connection is open (WAL mode)
+            if p.suffix == ".db":
+                out[str(p)] = _sqlite_content(p)  # what is stored, not how the pages lie
+            else:
+                out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
     return out
+
+
+def _sqlite_content(path: Path) -> str:
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return hashlib.sha256("\n".join(con.iterdump()).encode()).hexdigest()
+    finally:
+        con.close()
 
 
 def copy_run(src: Path, dst: Path) -> Path:
@@ -141,7 +156,7 @@ def check_concurrent_study(study: optuna.Study, n: int, workers: int, log: str) 
         epochs = a["epochs_run"]
         assert 1 <= epochs <= a["budget"]["epochs"]
         for arm in ("distill", "baseline"):
-            assert ARM_KEYS <= set(a[arm]), f"trial {t.number} {arm} lacks keys"
+            assert set(a[arm]) >= ARM_KEYS, f"trial {t.number} {arm} lacks keys"
             assert len(a[arm]["dev_acc"]) == epochs == len(a[arm]["train_loss"])
             assert 0.0 <= a[arm]["best_dev_acc"] <= 1.0
             assert a[arm]["best_dev_acc"] == max(a[arm]["dev_acc"])

@@ -90,9 +90,10 @@ def test_logits_of_another_teacher_are_refused(run, master, tmp_path, capsys):
     (run / "teacher" / "logits.npz").write_bytes((other / "logits.npz").read_bytes())
     for argv in _users(run, tmp_path):
         _refused(capsys, argv, "does not match the teacher manifest", tmp_path)
-    # Logits and manifest swapped together (a consistent other teacher): a study made with
+    # Logits, embeddings and manifest swapped together (a consistent other teacher): a study made with
     # the first teacher must not be resumed, exported or reported against them.
-    (run / "teacher" / "manifest.json").write_bytes((other / "manifest.json").read_bytes())
+    for name in ("manifest.json", "embeddings.npy"):
+        (run / "teacher" / name).write_bytes((other / name).read_bytes())
     for argv in _users(run, tmp_path)[1:]:
         _refused(capsys, argv, "another teacher", tmp_path)
 
