@@ -205,6 +205,15 @@ def inputs_from_study(
     )
 
 
+def _test_labels(run: Path) -> np.ndarray | None:
+    """Gold test labels from the run's tokenized test split (verified against its data key)."""
+    if not (run / "run.json").is_file():
+        return None
+    from study.run import Run
+
+    return Run(run).split("test").labels
+
+
 def load_inputs(run_dir: str | Path, storage_url: str | None, study_name: str) -> ReportInputs:
     """Load the study and whatever teacher artifacts the run directory holds.
 
@@ -225,7 +234,7 @@ def load_inputs(run_dir: str | Path, storage_url: str | None, study_name: str) -
         study,
         teacher_diagnostics=_read_json(run / "teacher" / "diagnostics.json"),
         teacher_test_logits=_read_npz_array(run / "teacher" / "logits.npz", "test"),
-        test_labels=_read_npz_array(run / "data" / "test.npz", "labels"),
+        test_labels=_test_labels(run),
         teacher_checkpoint_bytes=_checkpoint_bytes(run / "teacher" / "checkpoint"),
         student_files=_find_student_files(run, study_name),
         run_dir=run,
