@@ -26,9 +26,9 @@ install: $(VENV)/.installed
 quickstart: install
 	$(CLI) prepare --run $(RUN) --dataset rt-polarity
 	$(CLI) teacher --run $(RUN) --epochs 1 --max-train-examples 4000
-	$(CLI) study --run $(RUN) --name $(STUDY) --n-trials 10 --epochs 2 \
-	    --max-train-examples 2000 --workers 2 --pruner median \
-	    --range layers=1:2 --range hidden=128:192 --range batch_size=64,128
+	$(CLI) study --run $(RUN) --name $(STUDY) --n-trials 10 --epochs 3 \
+	    --max-train-examples 3000 --workers 2 --pruner median \
+	    --range layers=1:2 --range hidden=128:192 --range batch_size=64,128 --range lr=1e-3:3e-3
 	$(CLI) report --run $(RUN) --name $(STUDY)
 	@echo
 	@echo "quickstart done: everything is under $(RUN)/"
