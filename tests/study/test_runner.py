@@ -18,28 +18,18 @@ import torch
 from optuna.trial import TrialState
 
 from study.commands import study_cmd
-from study.config import TrialConfig
 from study.errors import UsageError
 from study.runner import StudyOptions, run_study
-from study.space import Param, default_space
+from tests.reliability.helpers import options as _options
+from tests.reliability.helpers import tiny_space
 
 REPO = Path(__file__).resolve().parents[2]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def tiny_space(lr=(1e-4, 3e-3)):
-    """The default space with a tiny student (hidden 8, one layer)."""
-    tiny = {"hidden": Param("hidden", "int", 8, 8), "layers": Param("layers", "int", 1, 1),
-            "lr": Param("lr", "float", lr[0], lr[1], log=True)}
-    return tuple(tiny.get(p.name, p) for p in default_space())
-
-
 def options(run, name="s", **kw) -> StudyOptions:
-    defaults = dict(run=str(run), name=name, n_trials=3, epochs=2, max_train_examples=120,
-                    space=tiny_space(), base=TrialConfig(head_hidden=8), precision="fp32",
-                    heartbeat=1, grace_period=3, poll=0.2)
-    defaults.update(kw)
-    return StudyOptions(**defaults)
+    """The shared tiny-study options (tests/reliability/helpers.py) on 120 training rows."""
+    return _options(run, name, **{"max_train_examples": 120, **kw})
 
 
 def load(run, name="s"):
