@@ -44,10 +44,11 @@ def test_a_killed_workers_trial_is_failed_retried_and_nothing_is_lost(tiny_run):
         # Kill once a trial is mid-way (an epoch recorded) and another has already finished,
         # so there is finished work that must survive.
         def victim():
-            study = load(url, name) if running_with_curves(url, name) else None
-            if study is None or not study.get_trials(states=FINISHED):
+            # One snapshot of the running trials: a second query could find the trial finished.
+            running = running_with_curves(url, name)
+            if not running or not load(url, name).get_trials(states=FINISHED):
                 return None
-            return running_with_curves(url, name)[0]
+            return running[0]
 
         target = wait_for(victim, timeout=180, what="a running trial after a finished one")
         before = {t.number: (t.state, t.value, t.params)
