@@ -320,6 +320,9 @@ def header(inputs: ReportInputs, frame: pd.DataFrame) -> Header:
     if out_of_budget:
         parts.append(f"{out_of_budget} trials ran with a different budget and are excluded")
     attrs = inputs.study_attrs
+    if attrs.get("confirm_from"):
+        parts.insert(0, f"a confirmation study: the best configurations of study "
+                        f"{attrs['confirm_from']!r}, re-run at this study's budget")
     return Header(
         study_name=inputs.study_name,
         objective=_objective(inputs),

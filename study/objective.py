@@ -269,7 +269,7 @@ class PairObjective:
         params = fixed if fixed is not None else dict(frozen.params)
         if not params:
             return False
-        attrs = {k: frozen.user_attrs[k] for k in ("seed", "replicate_of")
+        attrs = {k: frozen.user_attrs[k] for k in ("seed", "replicate_of", "confirm_of")
                  if k in frozen.user_attrs}
         if seed is not None:
             attrs["seed"] = seed

@@ -111,7 +111,11 @@ class StudyOptions:
         pruner_startup: complete trials before median/percentile pruning starts.
         space: an explicit space instead of default + overrides (tests, workers).
         base: an explicit base config (tests, workers); ``epochs``/``precision`` go into it.
-        replicate_top, replicate_seeds: ``study replicate``: K best configs x S seeds.
+        replicate_top, replicate_seeds: ``study replicate``: K best configs x S seeds, or
+            with ``confirm_from``, ``study confirm``: K best configs x S seeds of that study.
+        confirm_from: ``study confirm``: the source study whose best configurations this
+            study (``name``) re-runs at its own budget (multi-fidelity: explore on a subset,
+            confirm on the full train set).
         worker_index: set in worker processes only.
         poll: seconds between checks while waiting for other workers' trials.
     """
@@ -140,6 +144,7 @@ class StudyOptions:
     base: TrialConfig | None = None
     replicate_top: int | None = None
     replicate_seeds: int | None = None
+    confirm_from: str | None = None
     worker_index: int | None = None
     poll: float = 1.0
 
@@ -241,6 +246,11 @@ def prepare(options: StudyOptions) -> Prepared:
     if o.replicate_top is not None or o.replicate_seeds is not None:
         _check((o.replicate_top or 0) >= 1, f"--top must be >= 1, got {o.replicate_top}")
         _check((o.replicate_seeds or 0) >= 1, f"--seeds must be >= 1, got {o.replicate_seeds}")
+    if o.confirm_from is not None:
+        _check(bool(o.confirm_from.strip()), "--from must not be empty")
+        _check(o.confirm_from != o.name,
+               f"--from and --name are both {o.name!r}: confirm into a new study")
+        _check(o.replicate_top is not None, "study confirm: --top K is required")
     devices, workers = _parse_devices(o.devices, o.workers)
 
     run = Run(o.run)  # UsageError when missing
@@ -411,6 +421,93 @@ def _enqueue_replicates(study: optuna.Study, top: int, seeds: int, out) -> int:
     print(f"replicate: top {len(chosen)} configuration(s) (trials "
           f"{', '.join(str(t.number) for t in chosen)}) x {seeds} seed(s); {added} new trial(s) "
           "enqueued", file=out, flush=True)
+    return added
+
+
+def _open_confirm(p: Prepared) -> tuple[optuna.Study, optuna.Study, dict]:
+    """``study confirm``: the source study and the confirm study (created) with its budget.
+
+    The confirm study runs the source's space, objective and seed at its own budget:
+    ``--epochs`` (default: the source's) and ``--max-train-examples`` (default: all of train).
+    """
+    o = p.options
+    storage = open_storage(p.storage_spec, must_exist=True)
+    existing = _study_attrs(storage, o.name)
+    if existing is not None and existing.get("confirm_from") != o.confirm_from:
+        made = (f"confirms {existing['confirm_from']!r}" if existing.get("confirm_from")
+                else "is not a confirm study")
+        raise UsageError(f"study {o.name!r} already exists and {made}; use another --name")
+    src_p = dataclasses.replace(p, options=dataclasses.replace(
+        o, name=o.confirm_from, objective=None, epochs=None, max_train_examples=None,
+        seed=None))
+    source = open_study(src_p, create=False, heartbeat=False)
+    _check("epochs" in source.user_attrs,
+           f"study {o.confirm_from!r} has no recorded budget; run 'distill-study study' first")
+    src_budget = _resolve_budget(src_p, source.user_attrs)  # same data and teacher, or refused
+    if o.objective is not None and o.objective != src_budget["objective"]:
+        raise UsageError(f"study confirm: --objective {o.objective} differs from study "
+                         f"{o.confirm_from!r}'s ({src_budget['objective']})")
+    stored = source.user_attrs.get("space")
+    if stored:
+        p.space = space_from_json(stored)  # the source's configurations must fit the space
+    p.options = dataclasses.replace(o, objective=src_budget["objective"],
+                                    epochs=o.epochs or src_budget["epochs"],
+                                    seed=src_budget["seed"], pruner="none")
+    if existing is not None:
+        _resolve_budget(p, existing)  # a different budget is refused before anything is written
+    study = open_study(p, create=True)
+    budget = _resolve_budget(p, study.user_attrs)
+    _record_attrs(study, p, budget)
+    study.set_user_attr("confirm_from", o.confirm_from)
+    return source, study, budget
+
+
+def _enqueue_confirms(source: optuna.Study, study: optuna.Study, top: int, seeds: int,
+                      out) -> int:
+    """Enqueue the ``top`` best configurations of ``source`` with ``seeds`` seeds each.
+
+    Configurations are ranked by their mean objective over all their COMPLETE trials in the
+    source (seed replicates included); the seeds are the ones the source ran, the first
+    trial's first, then new derived ones when ``seeds`` asks for more. Idempotent.
+    """
+    complete = [t for t in source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.values]
+    _check(bool(complete), f"study {source.study_name!r} has no complete trial to confirm")
+    groups: dict[str, list] = {}
+    for t in complete:
+        groups.setdefault(str(t.user_attrs.get("config_id", t.number)), []).append(t)
+    for g in groups.values():
+        g.sort(key=lambda t: ("replicate_of" in t.user_attrs, t.number))
+    ranked = sorted(groups.values(),
+                    key=lambda g: (-sum(t.values[0] for t in g) / len(g), g[0].number))[:top]
+    existing = {(int(t.user_attrs["confirm_of"]), int(t.user_attrs.get("seed", -1)))
+                for t in study.get_trials(deepcopy=False)
+                if "confirm_of" in t.user_attrs and t.state != TrialState.FAIL}
+    study_seed = int(source.user_attrs.get("seed", 0))
+    added = 0
+    for g in ranked:
+        first = g[0]
+        wanted = list(dict.fromkeys(int(t.user_attrs["seed"]) for t in g
+                                    if "seed" in t.user_attrs))
+        j = 0
+        while len(wanted) < seeds:
+            j += 1
+            seed = derive_seed(study_seed, first.number, 2000 + j)
+            if seed not in wanted:
+                wanted.append(seed)
+        for k, seed in enumerate(wanted[:seeds]):
+            if (first.number, seed) in existing:
+                continue
+            attrs = {"seed": seed, "confirm_of": first.number}
+            if k:
+                attrs["replicate_of"] = first.number  # one primary row per configuration
+            study.enqueue_trial(dict(first.params), user_attrs=attrs)
+            added += 1
+    means = ", ".join(f"{g[0].number} ({100 * sum(t.values[0] for t in g) / len(g):.1f}"
+                      f"{'' if len(g) == 1 else f' over {len(g)} seeds'})" for g in ranked)
+    print(f"confirm: top {len(ranked)} configuration(s) of study {source.study_name!r} "
+          f"(trials {means}) x {seeds} seed(s); {added} new trial(s) enqueued",
+          file=out, flush=True)
     return added
 
 
@@ -591,9 +688,20 @@ def run_study(options: StudyOptions, out=None) -> int:
         try:
             if o.worker_index is not None:
                 return _run_worker(p, stop, out)
-            replicate = o.replicate_top is not None
-            study = open_study(p, create=not replicate)
-            budget = _resolve_budget(p, study.user_attrs)
+            replicate = o.replicate_top is not None and o.confirm_from is None
+            if o.confirm_from is not None:
+                source, study, budget = _open_confirm(p)
+                o = p.options
+                added = _enqueue_confirms(source, study, o.replicate_top,
+                                          o.replicate_seeds or 1, out)
+                waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+                target = finished_count(study) + waiting
+                if added == 0 and waiting == 0:
+                    print("confirm: nothing to run", file=out, flush=True)
+                    return 0
+            else:
+                study = open_study(p, create=not replicate)
+                budget = _resolve_budget(p, study.user_attrs)
             if replicate:
                 _check("epochs" in study.user_attrs,
                        f"study {o.name!r} has no recorded budget; run 'distill-study study' first")
@@ -615,7 +723,8 @@ def run_study(options: StudyOptions, out=None) -> int:
                                             max_train_examples=budget["max_train_examples"],
                                             seed=budget["seed"], n_trials=target,
                                             space=p.space, fixes=[], ranges=[],
-                                            replicate_top=None, replicate_seeds=None)
+                                            replicate_top=None, replicate_seeds=None,
+                                            confirm_from=None)
             _print_header(p, study, budget, target, out)
             if p.workers == 1:
                 status = _worker_loop(p, study, budget, target, stop, 0, _device_for(p, 0),

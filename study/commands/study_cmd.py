@@ -50,9 +50,13 @@ def register(subparsers) -> None:
                     "twice (distill arm on teacher logits, baseline arm on labels) with one "
                     "seed and one data order. Re-running the same command resumes it.",
     )
-    p.add_argument("action", nargs="?", choices=["replicate"],
+    p.add_argument("action", nargs="?", choices=["replicate", "confirm"],
                    help="replicate: give the --top K best configurations --seeds S new seeds "
-                        "each and run them")
+                        "each and run them; confirm: re-run the --top K best configurations "
+                        "of study --from (ranked by mean over their seeds, with their first "
+                        "--seeds S seeds, default 1) as study --name at its own budget: "
+                        "--epochs (default: the source's) and --max-train-examples (default: "
+                        "all of train), without pruning")
     _add_common(p, required=False)
     p.add_argument("--n-trials", type=int, metavar="N",
                    help="finished (complete + pruned) trials wanted for the study in total, "
@@ -82,7 +86,11 @@ def register(subparsers) -> None:
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="training precision (default: auto = bf16 where native, else fp32)")
     p.add_argument("--top", type=int, metavar="K", help="replicate: how many best configurations")
-    p.add_argument("--seeds", type=int, metavar="S", help="replicate: new seeds per configuration")
+    p.add_argument("--seeds", type=int, metavar="S",
+                   help="replicate: new seeds per configuration; confirm: seeds per "
+                        "configuration (default 1)")
+    p.add_argument("--from", dest="source", metavar="STUDY",
+                   help="confirm: the study whose best configurations to re-run")
     p.set_defaults(func=run)
 
 
@@ -103,8 +111,22 @@ def run(args: argparse.Namespace) -> int:
         if extra:
             raise UsageError(f"study replicate: {', '.join(extra)} do not apply (the study's "
                              "recorded budget and space are used)")
+    elif args.action == "confirm":
+        if args.top is None or not args.source:
+            raise UsageError("study confirm: --from STUDY and --top K are required")
+        extra = [flag for flag, value in (("--n-trials", args.n_trials),
+                                          ("--enqueue-original", args.enqueue_original),
+                                          ("--fix", args.fix), ("--range", args.range))
+                 if value]
+        if extra:
+            raise UsageError(f"study confirm: {', '.join(extra)} do not apply (the source "
+                             "study's space and configurations are used)")
     elif args.top is not None or args.seeds is not None:
-        raise UsageError("--top/--seeds belong to 'distill-study study replicate'")
+        raise UsageError("--top/--seeds belong to 'distill-study study replicate' or "
+                         "'study confirm'")
+    if args.source and args.action != "confirm":
+        raise UsageError("--from belongs to 'distill-study study confirm'")
+    confirm = args.action == "confirm"
     options = StudyOptions(
         run=args.run,
         name=args.name,
@@ -125,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
         heartbeat=args.heartbeat,
         grace_period=args.grace_period,
         max_retry=args.max_retry,
-        replicate_top=args.top if replicate else None,
-        replicate_seeds=args.seeds if replicate else None,
+        replicate_top=args.top if replicate or confirm else None,
+        replicate_seeds=args.seeds if replicate or confirm else None,
+        confirm_from=args.source if confirm else None,
     )
     return run_study(options)

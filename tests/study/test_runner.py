@@ -87,6 +87,61 @@ def test_study_runs_resumes_and_refuses_another_budget(tiny_run, capsys):
     assert len(load(tiny_run).trials) == len(study.trials)
 
 
+def test_confirm_reruns_the_best_configurations_at_another_budget(tiny_run, capsys):
+    assert run_study(options(tiny_run, name="explore", n_trials=4, max_train_examples=60)) == 0
+    source = load(tiny_run, "explore")
+    complete = [t for t in source.get_trials(states=(TrialState.COMPLETE,))]
+    best_two = sorted(complete, key=lambda t: (-t.values[0], t.number))[:2]
+    full = options(tiny_run, name="full", n_trials=None, epochs=None, max_train_examples=None,
+                   confirm_from="explore", replicate_top=2, replicate_seeds=2)
+    assert run_study(full) == 0
+    study = load(tiny_run, "full")
+    attrs = study.user_attrs
+    assert attrs["confirm_from"] == "explore" and attrs["max_train_examples"] is None
+    assert attrs["epochs"] == source.user_attrs["epochs"]
+    assert attrs["seed"] == source.user_attrs["seed"]
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == 2 * len(best_two)
+    assert all(t.state == TrialState.COMPLETE for t in trials)  # confirm never prunes
+    n_train = json.loads((tiny_run / "run.json").read_text())["sizes"]["train"]
+    assert n_train > 60 and all(t.user_attrs["budget"]["train_size"] == n_train for t in trials)
+    for src in best_two:
+        mine = [t for t in trials if t.user_attrs["confirm_of"] == src.number]
+        assert len(mine) == 2 and all(t.params == src.params for t in mine)
+        # the source's own seed first (the primary row), then one new seed (a replicate row)
+        assert mine[0].user_attrs["seed"] == src.user_attrs["seed"]
+        assert "replicate_of" not in mine[0].user_attrs
+        assert mine[1].user_attrs["seed"] != src.user_attrs["seed"]
+        assert mine[1].user_attrs["replicate_of"] == src.number
+    assert "confirm: top 2 configuration(s) of study 'explore'" in capsys.readouterr().out
+    from reports import analyze, load_inputs
+
+    report = analyze(load_inputs(tiny_run, None, "full"))
+    assert "confirmation study: the best configurations of study 'explore'" in report.header.note
+    assert report.header.n_primary == 2 and report.header.n_replicates == 2
+
+    # idempotent; a different budget, another source or the source itself are refused
+    assert run_study(full) == 0
+    assert "confirm: nothing to run" in capsys.readouterr().out
+    assert len(load(tiny_run, "full").trials) == len(trials)
+    with pytest.raises(UsageError, match="max_train_examples=None, not 60"):
+        run_study(dataclasses.replace(full, max_train_examples=60))
+    with pytest.raises(UsageError, match="already exists and confirms 'explore'"):
+        run_study(dataclasses.replace(full, confirm_from="other"))
+    with pytest.raises(UsageError, match="already exists and is not a confirm study"):
+        run_study(dataclasses.replace(full, name="explore", confirm_from="full"))
+    with pytest.raises(UsageError, match="--from and --name are both 'full'"):
+        run_study(dataclasses.replace(full, confirm_from="full"))
+    with pytest.raises(UsageError, match="no study named 'ghost'"):
+        run_study(dataclasses.replace(full, name="full2", confirm_from="ghost"))
+    assert "full2" not in [s.study_name for s in optuna.get_all_study_summaries(
+        f"sqlite:///{tiny_run}/studies.db")]
+    with pytest.raises(UsageError, match="--from STUDY and --top K are required"):
+        _cli(["study", "confirm", "--run", str(tiny_run), "--name", "x", "--top", "1"])
+    with pytest.raises(UsageError, match="--from belongs to 'distill-study study confirm'"):
+        _cli(["study", "--run", str(tiny_run), "--name", "x", "--from", "explore"])
+
+
 def test_same_seed_same_parameters_and_metrics(tiny_run):
     for name in ("a", "b"):
         assert run_study(options(tiny_run, name=name, seed=11, sampler="random")) == 0
