@@ -48,8 +48,8 @@ ARMS = ("distill", "baseline")
 def select_trial(study, which: str, arm: str):
     """The trial ``which`` (``best`` or a number) of ``study``, which must be COMPLETE.
 
-    ``best`` is the study's best trial; in a multi-objective study (distill, baseline) it is
-    the complete trial with the best dev accuracy of ``arm``.
+    ``best`` is the complete trial with the best dev accuracy of ``arm`` (the best-by-dev
+    distilled or baseline student, whatever the study's objective), the lower number on ties.
 
     Raises:
         UsageError: no such trial, or it did not complete.
@@ -60,10 +60,15 @@ def select_trial(study, which: str, arm: str):
     if which == "best":
         if not complete:
             raise UsageError(f"study {study.study_name!r} has no complete trial to export")
-        if len(study.directions) > 1:
-            index = ARMS.index(arm)
-            return max(complete, key=lambda t: (t.values[index], -t.number))
-        return study.best_trial
+        def dev_acc(t) -> float:
+            recorded = t.user_attrs.get(arm)
+            if isinstance(recorded, dict) and recorded.get("best_dev_acc") is not None:
+                return float(recorded["best_dev_acc"])
+            if len(study.directions) > 1:
+                return float(t.values[ARMS.index(arm)])
+            return float(t.values[0]) if arm == "distill" else float("-inf")
+
+        return max(complete, key=lambda t: (dev_acc(t), -t.number))
     try:
         number = int(which)
     except ValueError:
@@ -297,12 +302,25 @@ def _dtype(student: LoadedStudent):
 def evaluate_tsv(student_path: str, tsv: str) -> dict:
     """Accuracy of a student file on a labeled TSV (SST-2 layout): ``{"accuracy", "n"}``."""
     from data_prep.sources import read_labeled_tsv
+
+    data = read_labeled_tsv(tsv)
+    return _evaluate_texts(student_path, data.texts, data.labels)
+
+
+def evaluate_split(student_path: str, run_dir: str, split: str = "test") -> dict:
+    """Accuracy of a student file on a split of a run directory: ``{"accuracy", "n", "split"}``."""
+    from study.run import Run
+
+    data = Run(run_dir).split(split)  # UsageError/ArtifactError for a missing or bad run
+    return {**_evaluate_texts(student_path, list(data.texts), data.labels), "split": split}
+
+
+def _evaluate_texts(student_path: str, texts, labels) -> dict:
     from study.batching import Buckets
     from study.train import evaluate
 
-    data = read_labeled_tsv(tsv)
     student = load_student(student_path)
-    split = _split(student, data.texts, data.labels)
+    split = _split(student, texts, labels)
     with torch.no_grad():
         acc, _loss, _pred = evaluate(student.model, Buckets(split, None, "cpu"), _dtype(student))
     return {"accuracy": float(acc), "n": len(split)}

@@ -31,10 +31,15 @@ def register(subparsers) -> None:
         "evaluate",
         help="accuracy of an exported student on a labeled TSV (prints JSON)",
         description="Print {\"accuracy\": x, \"n\": n} for a TSV in the GLUE SST-2 layout "
-                    "(header 'sentence<TAB>label').",
+                    "(header 'sentence<TAB>label'), or for a split of a run directory "
+                    "(--run DIR --split test: the test half the study never chose by).",
     )
     p.add_argument("--student", required=True, metavar="FILE", help="exported student file")
-    p.add_argument("--data", required=True, metavar="TSV", help="labeled TSV (sentence, label)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", metavar="TSV", help="labeled TSV (sentence, label)")
+    src.add_argument("--run", metavar="DIR", help="a run directory: evaluate on its --split")
+    p.add_argument("--split", choices=("train", "dev", "test"), default="test",
+                   help="with --run: which split (default: test)")
     p.set_defaults(func=run_evaluate)
 
     p = subparsers.add_parser(
@@ -57,7 +62,12 @@ def run_export(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from study.export import evaluate_tsv
 
-    print(json.dumps(evaluate_tsv(args.student, args.data)))
+    if args.run is not None:
+        from study.export import evaluate_split
+
+        print(json.dumps(evaluate_split(args.student, args.run, args.split)))
+    else:
+        print(json.dumps(evaluate_tsv(args.student, args.data)))
     return 0
 
 

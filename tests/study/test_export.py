@@ -63,6 +63,10 @@ def test_export_reproduces_the_recorded_accuracy(exported, tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result == {"accuracy": pytest.approx(summary["dev_acc"], abs=1e-12),
                       "n": len(Run(run).split("dev"))}
+    # the same straight from the run directory's split, no TSV needed
+    args = _parse(["evaluate", "--student", str(out), "--run", str(run), "--split", "dev"])
+    assert args.func(args) == 0
+    assert json.loads(capsys.readouterr().out) == {**result, "split": "dev"}
 
 
 def test_student_file_is_self_contained(exported, tmp_path):
@@ -125,3 +129,18 @@ def _parse(argv):
     parser = argparse.ArgumentParser()
     export_cmd.register(parser.add_subparsers())
     return parser.parse_args(argv)
+
+
+def test_best_means_best_by_dev_of_the_exported_arm():
+    import optuna
+
+    from study.export import select_trial
+
+    study = optuna.create_study(direction="maximize")
+    for distill, baseline in ((0.90, 0.80), (0.85, 0.88), (0.70, 0.88)):
+        trial = study.ask()
+        trial.set_user_attr("distill", {"best_dev_acc": distill})
+        trial.set_user_attr("baseline", {"best_dev_acc": baseline})
+        study.tell(trial, distill)
+    assert select_trial(study, "best", "distill").number == 0
+    assert select_trial(study, "best", "baseline").number == 1  # not the distill-best trial
