@@ -454,7 +454,10 @@ def paired_comparison(
         "and median with seeded bootstrap 95% CIs, the Wilcoxon signed-rank test, and "
         "P(distill > baseline) with a bootstrap CI (Bouthillier et al. 2021), over completed "
         "trials with seed replicates excluded. Top configurations are ranked by the mean of both "
-        "arms' dev accuracy, so the selection favours neither arm; subgroup p-values are not "
+        "arms' dev accuracy, so the selection favours neither arm. The `compute` subgroups "
+        "split trials by training sentences seen: `equal` where the distill arm saw no more "
+        "sentences than the baseline (no augmented rows: the gap at equal compute), "
+        "`distill_more` where augmented rows gave it more. Subgroup p-values are not "
         "corrected for multiple comparisons."
     )
     used = frame[frame["primary"]]
@@ -462,6 +465,11 @@ def paired_comparison(
     keep = ["number", "config_id", "distill_dev", "baseline_dev", "gap"]
     keep += [c for c in [*categorical, "temperature"] if c in used.columns and c not in keep]
     pairs = used[keep].rename(columns={"distill_dev": "distill", "baseline_dev": "baseline"})
+    seen = [f"{arm}_sentences_seen" for arm in ARMS]
+    if all(c in used.columns for c in seen):
+        d, b = (pd.to_numeric(used[c], errors="coerce") for c in seen)
+        pairs["compute"] = np.where(d.isna() | b.isna(), None,
+                                    np.where(d <= b, "equal", "distill_more"))
     pairs = pairs.reset_index(drop=True)
     # The gap of record is distill − baseline of the two accuracies we analyse.
     pairs["gap"] = pairs["distill"] - pairs["baseline"]
@@ -492,7 +500,7 @@ def paired_comparison(
         quality = (pairs["distill"] + pairs["baseline"]) / 2
         top = pairs.loc[quality.sort_values(ascending=False, kind="stable").index[:top_k]]
         rows.append(_summary_row("top", f"top {top_k} by mean of both arms", summarise(top)))
-    for col in categorical:
+    for col in [*categorical, *(["compute"] if "compute" in pairs.columns else [])]:
         if pairs[col].nunique(dropna=True) < 2:
             continue
         for value, sub in pairs.groupby(col, sort=True):

@@ -300,3 +300,21 @@ def test_arm_frame_has_one_row_per_trial_and_arm_with_params(planted):
     assert len(arms) == 2 * len(inputs.trials)
     assert {"temperature", "lr", "cell", "soft_loss", "dev", "test_acc", "arm"} <= set(arms)
     assert isinstance(arms, pd.DataFrame)
+
+
+def test_gap_at_equal_compute_is_its_own_subgroup():
+    """Trials whose distill arm saw augmented rows are split from those at equal compute."""
+    spec = SyntheticSpec(n_trials=24, gap_mean=0.0, gap_noise=0.004, n_replicated=0, seed=9)
+    inputs = _inputs(spec, teacher=False)
+    frame = A.trial_frame(inputs)
+    more = frame["primary"] & (frame.index % 2 == 0)
+    # plant: the trials with twice the distill sentences (augmented) gain +3 points
+    frame.loc[more, "distill_sentences_seen"] = 2 * frame.loc[more, "baseline_sentences_seen"]
+    frame.loc[more, "distill_dev"] = frame.loc[more, "distill_dev"] + 0.03
+    p = A.paired_comparison(inputs, frame, n_resamples=N_RESAMPLES)
+    rows = p.subgroups.set_index(["group", "value"])
+    equal, extra = rows.loc[("compute", "equal")], rows.loc[("compute", "distill_more")]
+    assert equal["n"] + extra["n"] == p.overall.n
+    assert equal["mean_gap_low"] < 0 < equal["mean_gap_high"]
+    assert extra["mean_gap_low"] > 0.02
+    assert "compute=distill_more" in p.conclusion
