@@ -709,6 +709,8 @@ def run_study(options: StudyOptions, out=None) -> int:
                 if stored and o.space is None and not (o.fixes or o.ranges):
                     p.space = space_from_json(stored)
                 added = _enqueue_replicates(study, o.replicate_top, o.replicate_seeds, out)
+                # Seed replicates measure seed noise: pruning them would keep only lucky seeds.
+                o = p.options = dataclasses.replace(o, pruner="none")
                 waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
                 target = finished_count(study) + waiting
                 if added == 0 and waiting == 0:

@@ -79,6 +79,7 @@ def test_study_runs_resumes_and_refuses_another_budget(tiny_run, capsys):
     study = load(tiny_run)
     reps = [t for t in study.trials if "replicate_of" in t.user_attrs]
     assert len(reps) == 2 and all(t.state in FINISHED for t in reps)
+    assert "pruner none" in capsys.readouterr().out  # seed replicates always run to the end
     origin = study.trials[reps[0].user_attrs["replicate_of"]]
     assert all(t.user_attrs["config_id"] == origin.user_attrs["config_id"] for t in reps)
     seeds = {t.user_attrs["seed"] for t in reps} | {origin.user_attrs["seed"]}
