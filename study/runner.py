@@ -401,7 +401,9 @@ def _enqueue_replicates(study: optuna.Study, top: int, seeds: int, out) -> int:
             break
     existing: dict[int, set[int]] = {}
     for t in study.get_trials(deepcopy=False):
-        if "replicate_of" in t.user_attrs and t.state != TrialState.FAIL:
+        # A pruned replicate (made before replicates ran unpruned) is replaced by a new seed.
+        if "replicate_of" in t.user_attrs and t.state not in (TrialState.FAIL,
+                                                               TrialState.PRUNED):
             existing.setdefault(int(t.user_attrs["replicate_of"]), set()).add(
                 int(t.user_attrs.get("seed", -1)))
     study_seed = int(study.user_attrs.get("seed", 0))

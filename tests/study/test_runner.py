@@ -86,6 +86,14 @@ def test_study_runs_resumes_and_refuses_another_budget(tiny_run, capsys):
     assert len(seeds) == 3
     assert run_study(options(tiny_run, n_trials=None, replicate_top=1, replicate_seeds=2)) == 0
     assert len(load(tiny_run).trials) == len(study.trials)
+    # a PRUNED replicate (older studies pruned them) does not count: a third seed is run
+    pruned = optuna.trial.create_trial(
+        state=TrialState.PRUNED, params=reps[0].params, distributions=reps[0].distributions,
+        user_attrs={"seed": 987654, "replicate_of": origin.number}, intermediate_values={0: 0.5})
+    study.add_trial(pruned)
+    capsys.readouterr()
+    assert run_study(options(tiny_run, n_trials=None, replicate_top=1, replicate_seeds=3)) == 0
+    assert "1 new trial(s) enqueued" in capsys.readouterr().out
 
 
 def test_confirm_reruns_the_best_configurations_at_another_budget(tiny_run, capsys):
