@@ -28,7 +28,6 @@ from tests.reliability.helpers import (
     wait_for,
 )
 
-
 # Enough epochs that a poll every 0.2 s cannot miss the window "mid-trial" on a fast machine.
 EPOCHS = 24
 
