@@ -664,6 +664,15 @@ def _stop_message(stop_sig: int, study: optuna.Study | None, target: int | None)
             f"{counts}; run the same command again to resume")
 
 
+def _queued_target(study: optuna.Study, added: int, action: str, out) -> int | None:
+    """Finished + waiting trials: the target of a replicate/confirm run; None if nothing to run."""
+    waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+    if added == 0 and waiting == 0:
+        print(f"{action}: nothing to run", file=out, flush=True)
+        return None
+    return finished_count(study) + waiting
+
+
 def run_study(options: StudyOptions, out=None) -> int:
     """Create or resume the study and run it to ``n_trials`` finished trials.
 
@@ -696,10 +705,8 @@ def run_study(options: StudyOptions, out=None) -> int:
                 o = p.options
                 added = _enqueue_confirms(source, study, o.replicate_top,
                                           o.replicate_seeds or 1, out)
-                waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
-                target = finished_count(study) + waiting
-                if added == 0 and waiting == 0:
-                    print("confirm: nothing to run", file=out, flush=True)
+                target = _queued_target(study, added, "confirm", out)
+                if target is None:
                     return 0
             else:
                 study = open_study(p, create=not replicate)
@@ -713,10 +720,8 @@ def run_study(options: StudyOptions, out=None) -> int:
                 added = _enqueue_replicates(study, o.replicate_top, o.replicate_seeds, out)
                 # Seed replicates measure seed noise: pruning them would keep only lucky seeds.
                 o = p.options = dataclasses.replace(o, pruner="none")
-                waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
-                target = finished_count(study) + waiting
-                if added == 0 and waiting == 0:
-                    print("replicate: nothing to run", file=out, flush=True)
+                target = _queued_target(study, added, "replicate", out)
+                if target is None:
                     return 0
             else:
                 _record_attrs(study, p, budget)

@@ -101,23 +101,19 @@ def run(args: argparse.Namespace) -> int:
     if not args.run or not args.name:
         raise UsageError("study: --run and --name are required")
     replicate = args.action == "replicate"
+    extra = [flag for flag, value in (("--n-trials", args.n_trials),
+                                      ("--enqueue-original", args.enqueue_original),
+                                      ("--fix", args.fix), ("--range", args.range))
+             if value]
     if replicate:
         if args.top is None or args.seeds is None:
             raise UsageError("study replicate: --top K and --seeds S are required")
-        extra = [flag for flag, value in (("--n-trials", args.n_trials),
-                                          ("--enqueue-original", args.enqueue_original),
-                                          ("--fix", args.fix), ("--range", args.range))
-                 if value]
         if extra:
             raise UsageError(f"study replicate: {', '.join(extra)} do not apply (the study's "
                              "recorded budget and space are used)")
     elif args.action == "confirm":
         if args.top is None or not args.source:
             raise UsageError("study confirm: --from STUDY and --top K are required")
-        extra = [flag for flag, value in (("--n-trials", args.n_trials),
-                                          ("--enqueue-original", args.enqueue_original),
-                                          ("--fix", args.fix), ("--range", args.range))
-                 if value]
         if extra:
             raise UsageError(f"study confirm: {', '.join(extra)} do not apply (the source "
                              "study's space and configurations are used)")
