@@ -144,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
         grace_period=args.grace_period,
         max_retry=args.max_retry,
         replicate_top=args.top if replicate or confirm else None,
-        replicate_seeds=args.seeds if replicate or confirm else None,
+        replicate_seeds=(args.seeds if replicate else
+                         (1 if args.seeds is None else args.seeds) if confirm else None),
         confirm_from=args.source if confirm else None,
     )
     return run_study(options)

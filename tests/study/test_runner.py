@@ -133,6 +133,11 @@ def test_confirm_reruns_the_best_configurations_at_another_budget(tiny_run, caps
     assert run_study(full) == 0
     assert "confirm: nothing to run" in capsys.readouterr().out
     assert len(load(tiny_run, "full").trials) == len(trials)
+    # from the command line, --seeds defaults to 1: the source's own seed only
+    assert _cli(["study", "confirm", "--run", str(tiny_run), "--name", "one", "--from", "explore",
+                 "--top", "1", "--max-train-examples", "60"]) == 0
+    one = load(tiny_run, "one").trials
+    assert [t.user_attrs["seed"] for t in one] == [best_two[0].user_attrs["seed"]]
     with pytest.raises(UsageError, match="max_train_examples=None, not 60"):
         run_study(dataclasses.replace(full, max_train_examples=60))
     with pytest.raises(UsageError, match="already exists and confirms 'explore'"):
