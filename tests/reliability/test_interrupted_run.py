@@ -29,10 +29,15 @@ from tests.reliability.helpers import (
 )
 
 
+# Enough epochs that a trial seen in its first half by a 0.2 s poll is still running when the
+# signal lands, however fast the machine.
+EPOCHS = 24
+
+
 def _command(run, workers: int) -> list[str]:
     # The smallest student the default space allows; the data are the tiny run's.
     return [*cli_command(), "study", "--run", str(run), "--name", "sig", "--n-trials",
-            str(workers + 1), "--workers", str(workers), "--epochs", "5",
+            str(workers + 1), "--workers", str(workers), "--epochs", str(EPOCHS),
             "--max-train-examples", "100", "--fix", "layers=1", "--fix", "hidden=128",
             "--fix", "attention_size=0", "--fix", "batch_size=32", "--precision", "fp32",
             "--pruner", "none", "--heartbeat", "1", "--grace-period", "10", "--seed", "3"]
@@ -48,10 +53,10 @@ def test_a_stopped_study_is_consistent_and_resumes(tiny_run, sig, workers, to_gr
     proc = subprocess.Popen(cmd, cwd=REPO, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=child_env(), start_new_session=True)
     try:
-        # Mid-trial, with finished work to keep: a trial done, another one or two epochs in.
+        # Mid-trial, with finished work to keep: a trial done, another in its first half.
         def mid_trial():
             running = running_with_curves(url, "sig") or []
-            return any(t.user_attrs["epochs_run"] <= 2 for t in running) and \
+            return any(t.user_attrs["epochs_run"] <= EPOCHS // 2 for t in running) and \
                 bool(load(url, "sig").get_trials(states=FINISHED))
 
         wait_for(mid_trial, timeout=180, what="a trial mid-way after a finished one")
@@ -77,7 +82,9 @@ def test_a_stopped_study_is_consistent_and_resumes(tiny_run, sig, workers, to_gr
     study = load(url, "sig")
     assert not study.get_trials(states=(TrialState.RUNNING,)), "a trial was left RUNNING"
     after = {t.number: t.params for t in study.get_trials(states=FINISHED)}
-    assert after == before, "finished trials changed"
+    # nothing finished is lost or changed (with two workers, the other trial may finish in the
+    # moment between the snapshot and the signal)
+    assert before.items() <= after.items(), "finished trials changed"
     stopped = [t for t in study.get_trials(states=(TrialState.FAIL,))
                if t.user_attrs.get("interrupted")]
     assert 1 <= len(stopped) <= workers and all(t.user_attrs["interrupted"] == name for t in stopped)
@@ -86,7 +93,7 @@ def test_a_stopped_study_is_consistent_and_resumes(tiny_run, sig, workers, to_gr
     assert sorted((t.user_attrs["seed"], sorted(t.system_attrs["fixed_params"].items()))
                   for t in waiting) == \
         sorted((t.user_attrs["seed"], sorted(t.params.items())) for t in stopped)
-    assert f"{len(before)}/{n} trials finished" in lines[-1]
+    assert f"{len(after)}/{n} trials finished" in lines[-1]
 
     # The same command again: resumes with the stopped trials and completes the study.
     again = subprocess.run(cmd, cwd=REPO, text=True, capture_output=True, env=child_env(),
@@ -101,5 +108,5 @@ def test_a_stopped_study_is_consistent_and_resumes(tiny_run, sig, workers, to_gr
     redone = {t.user_attrs["seed"]: t.params for t in done}
     for t in stopped:
         assert redone.get(t.user_attrs["seed"]) == t.params, "a stopped trial was not resumed"
-    print(f"{name}: stopped in {elapsed:.2f} s with {len(before)} finished, "
+    print(f"{name}: stopped in {elapsed:.2f} s with {len(after)} finished, "
           f"{len(stopped)} re-queued; resumed to {n}/{n}")
