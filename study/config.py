@@ -15,6 +15,7 @@ __all__ = ["TrialConfig", "SOFT_LOSSES", "PRECISIONS"]
 
 SOFT_LOSSES = ("mse", "kl")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+ARMS = ("distill", "baseline")  # the two arms of a paired trial, in training order
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from study.config import TrialConfig
+from study.config import ARMS, TrialConfig
 from study.errors import ArtifactError, UsageError
 
 __all__ = [
@@ -39,7 +39,6 @@ __all__ = [
 ]
 
 FORMAT = "distill-study-student/1"
-ARMS = ("distill", "baseline")
 
 
 # -- choosing the trial -------------------------------------------------------------------------
@@ -193,7 +192,7 @@ def export_trial(run_dir: str, name: str, which: str, arm: str, out_path: str,
 
     from study.run import Run
     from study.storage import open_storage, parse_storage
-    from study.train import train_pair
+    from study.train import train_arm
 
     log = log or sys.stderr
     if arm not in ARMS:
@@ -234,14 +233,14 @@ def export_trial(run_dir: str, name: str, which: str, arm: str, out_path: str,
         torch.set_num_threads(int(attrs["threads"]))  # bit-identical only at equal threads
     try:
         data = run.pair_data(budget.get("max_train_examples"), subset_seed)
-        print(f"export: retraining trial {trial.number} ({config.cell} x{config.layers}, seed "
-              f"{seed}, {config.epochs} epochs, {len(data.train)} train rows)", file=log,
-              flush=True)
-        result = train_pair(config, data, seed, device="cpu", progress=log.isatty()
-                            if hasattr(log, "isatty") else False)
+        print(f"export: retraining trial {trial.number}'s {arm} arm ({config.cell} "
+              f"x{config.layers}, seed {seed}, {config.epochs} epochs, {len(data.train)} train "
+              "rows)", file=log, flush=True)
+        # the exported arm alone: bit-identical to it in the pair, at its cost only
+        arm_result = train_arm(config, data, seed, arm, device="cpu", progress=log.isatty()
+                               if hasattr(log, "isatty") else False)
     finally:
         torch.set_num_threads(previous_threads)
-    arm_result = getattr(result, arm)
     retrained = float(arm_result.best_dev_acc)
 
     from models.student import Student
@@ -268,7 +267,7 @@ def export_trial(run_dir: str, name: str, which: str, arm: str, out_path: str,
         "dev_acc": retrained,
         "recorded_dev_acc": recorded,
         "test_acc": arm_result.test_acc,
-        "params_trainable": int(result.params_trainable),
+        "params_trainable": int(model.num_parameters(trainable=True)),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     digest = save_student(out, payload)

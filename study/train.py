@@ -31,7 +31,7 @@ from data_prep.tokenized import TokenizedSplit
 from models.losses import ce_loss, distill_loss
 from models.student import Student
 from study.batching import Buckets, Plan, eval_plan, interleave, plan_rng, train_plan
-from study.config import TrialConfig
+from study.config import ARMS, TrialConfig
 from study.device import autocast, autocast_dtype
 from study.progress import progress as progress_bar
 
@@ -395,52 +395,7 @@ def train_pair(
         bit-identical results.
     """
     wall = time.perf_counter()
-    device = torch.device(device)
-    # auto: bf16 on CPUs with AVX-512 BF16/AMX (it reaches the oneDNN LSTM and the linears),
-    # bf16 or fp16 on CUDA, else fp32 (study.device).
-    dtype = autocast_dtype(device, config.precision)
-    train = data.buckets("train", device)
-    dev = data.buckets("dev", device)
-    augmented = data.buckets("augmented", device) if data.augmented is not None else None
-    sources = [train, augmented] if augmented is not None else [train]
-    distill_plans, baseline_plans = _plans(config, data, seed, train, augmented)
-
-    embeddings = data.embeddings.to(device)  # shared by both students, never copied per arm
-    models = []
-    with torch.random.fork_rng(devices=[]):
-        for _ in range(2):
-            torch.manual_seed(seed)  # same initial weights in both arms
-            models.append(Student(config.student, embeddings, data.pad_id, seed=seed).to(device))
-    arms = [
-        _Arm("distill", models[0], config, sum(len(p) for p in distill_plans), dtype, device),
-        _Arm("baseline", models[1], config, sum(len(p) for p in baseline_plans), dtype, device),
-    ]
-    plans = [distill_plans, baseline_plans]
-
-    bar = None
-    if progress:
-        total = sum(p.sentences for p in distill_plans + baseline_plans)
-        bar = progress_bar(total=total, unit="sent", unit_scale=True, desc="pair")
-    try:
-        for epoch in range(config.epochs):
-            for arm, arm_plans in zip(arms, plans, strict=True):
-                if bar is not None:
-                    bar.set_description(f"epoch {epoch + 1}/{config.epochs} {arm.name}")
-                arm.train_epoch(arm_plans[epoch], sources, bar)
-            for arm in arms:
-                arm.validate(dev, epoch)
-            if bar is not None:
-                bar.set_postfix(distill=f"{arms[0].dev_acc[-1]:.3f}",
-                                baseline=f"{arms[1].dev_acc[-1]:.3f}")
-            if on_epoch is not None:
-                on_epoch(PairProgress(epoch, arms[0].result(), arms[1].result(), config.epochs))
-        if data.test is not None:
-            test = data.buckets("test", device)
-            for arm in arms:
-                arm.test(test)
-    finally:
-        if bar is not None:
-            bar.close()
+    arms, models = _train_arms(config, data, seed, ARMS, on_epoch, device, progress)
     return PairResult(
         distill=arms[0].result(final=True),
         baseline=arms[1].result(final=True),
@@ -450,3 +405,74 @@ def train_pair(
         seed=seed,
         config=config,
     )
+
+
+def train_arm(
+    config: TrialConfig,
+    data: PairData,
+    seed: int,
+    arm: str,
+    *,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> ArmResult:
+    """Train one arm of a paired trial alone: bit-identical on CPU (same threads) to that arm
+    in :func:`train_pair`, since the arms share nothing but the read-only data (each has its
+    own weights, optimiser, dropout generator, and plans that depend only on seed and epoch),
+    at the cost of that arm only (``export`` uses it)."""
+    if arm not in ARMS:
+        raise ValueError(f"arm must be one of {', '.join(ARMS)}, got {arm!r}")
+    arms, _ = _train_arms(config, data, seed, (arm,), None, device, progress)
+    return arms[0].result(final=True)
+
+
+def _train_arms(config: TrialConfig, data: PairData, seed: int, names: tuple[str, ...],
+                on_epoch: Callable[[PairProgress], None] | None,
+                device: torch.device | str, progress: bool) -> tuple[list[_Arm], list[Student]]:
+    """The epoch loop of :func:`train_pair` over the arms in ``names`` (in ARMS order);
+    ``on_epoch`` needs both arms."""
+    device = torch.device(device)
+    # auto: bf16 on CPUs with AVX-512 BF16/AMX (it reaches the oneDNN LSTM and the linears),
+    # bf16 or fp16 on CUDA, else fp32 (study.device).
+    dtype = autocast_dtype(device, config.precision)
+    train = data.buckets("train", device)
+    dev = data.buckets("dev", device)
+    augmented = data.buckets("augmented", device) if data.augmented is not None else None
+    sources = [train, augmented] if augmented is not None else [train]
+    all_plans = dict(zip(ARMS, _plans(config, data, seed, train, augmented), strict=True))
+
+    embeddings = data.embeddings.to(device)  # shared by both students, never copied per arm
+    models = []
+    with torch.random.fork_rng(devices=[]):
+        for _ in names:
+            torch.manual_seed(seed)  # same initial weights in both arms
+            models.append(Student(config.student, embeddings, data.pad_id, seed=seed).to(device))
+    plans = [all_plans[name] for name in names]
+    arms = [_Arm(name, model, config, sum(len(p) for p in arm_plans), dtype, device)
+            for name, model, arm_plans in zip(names, models, plans, strict=True)]
+
+    bar = None
+    if progress:
+        total = sum(p.sentences for arm_plans in plans for p in arm_plans)
+        bar = progress_bar(total=total, unit="sent", unit_scale=True,
+                           desc="pair" if len(names) == 2 else names[0])
+    try:
+        for epoch in range(config.epochs):
+            for arm, arm_plans in zip(arms, plans, strict=True):
+                if bar is not None:
+                    bar.set_description(f"epoch {epoch + 1}/{config.epochs} {arm.name}")
+                arm.train_epoch(arm_plans[epoch], sources, bar)
+            for arm in arms:
+                arm.validate(dev, epoch)
+            if bar is not None:
+                bar.set_postfix({arm.name: f"{arm.dev_acc[-1]:.3f}" for arm in arms})
+            if on_epoch is not None:
+                on_epoch(PairProgress(epoch, arms[0].result(), arms[1].result(), config.epochs))
+        if data.test is not None:
+            test = data.buckets("test", device)
+            for arm in arms:
+                arm.test(test)
+    finally:
+        if bar is not None:
+            bar.close()
+    return arms, models

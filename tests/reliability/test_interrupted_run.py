@@ -28,7 +28,6 @@ from tests.reliability.helpers import (
     wait_for,
 )
 
-
 # Enough epochs that a trial seen in its first half by a 0.2 s poll is still running when the
 # signal lands, however fast the machine.
 EPOCHS = 24

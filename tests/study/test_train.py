@@ -13,7 +13,7 @@ import study.train as train_mod
 from data_prep.tokenized import TokenizedSplit
 from models.student import Student
 from study.config import TrialConfig
-from study.train import PairData, train_pair
+from study.train import PairData, train_arm, train_pair
 
 # Synthetic paired-trial data: a tiny vocabulary where token 5 means "positive".
 VOCAB, DIM = 40, 8
@@ -71,6 +71,20 @@ def test_bit_identical_twice(pair_data):
             assert torch.equal(v, arm_b.state_dict[k]), k
     c = train_pair(TINY, pair_data, seed=8)
     assert c.distill.train_loss != a.distill.train_loss
+
+
+def test_one_arm_alone_is_that_arm_of_the_pair(pair_data):
+    config = dataclasses.replace(TINY, augment_factor=1)  # with dropouts and augmented rows
+    pair = train_pair(config, pair_data, seed=5)
+    for name in ("distill", "baseline"):
+        alone, paired = train_arm(config, pair_data, 5, name), getattr(pair, name)
+        assert alone.train_loss == paired.train_loss and alone.dev_acc == paired.dev_acc
+        assert alone.test_pred == paired.test_pred
+        assert alone.sentences_seen == paired.sentences_seen
+        for k, v in paired.state_dict.items():
+            assert torch.equal(v, alone.state_dict[k]), (name, k)
+    with pytest.raises(ValueError, match="arm must be one of distill, baseline"):
+        train_arm(config, pair_data, 5, "teacher")
 
 
 class _Spy(Student):
