@@ -23,6 +23,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -198,6 +199,9 @@ class PairObjective:
         stop: the worker's :class:`GracefulStop`.
         train_pair: the trainer (injectable for tests of the Optuna layer alone).
         quiet: trial numbers whose expected failure (surplus, stop) Optuna should not log.
+        epoch_line: called with a one-line summary after an epoch of a long trial (the first
+            epoch ending ``epoch_line_every`` seconds or more after the trial's start or its
+            last line), so that trials of many minutes show progress; None: no lines.
     """
 
     data: object
@@ -213,6 +217,8 @@ class PairObjective:
     train_pair: Callable | None = None
     quiet: set = field(default_factory=set)
     worker: str = field(default_factory=worker_name)
+    epoch_line: Callable[[str], None] | None = None
+    epoch_line_every: float = 60.0
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -301,7 +307,7 @@ class PairObjective:
         # export reproduces a trial with it.
         trial.set_user_attr("threads", _torch_threads())
 
-        state = {"epochs": 0}
+        state = {"epochs": 0, "start": time.monotonic(), "last_line": time.monotonic()}
 
         def on_epoch(progress) -> None:
             # Storage writes and pruning decisions must not be cut by a signal.
@@ -348,6 +354,13 @@ class PairObjective:
             # Second look at the budget, once every concurrent start is surely committed.
             self._claim(trial)
         state["epochs"] = epochs
+        now = time.monotonic()
+        if self.epoch_line is not None and now - state["last_line"] >= self.epoch_line_every:
+            state["last_line"] = now
+            self.epoch_line(
+                f"trial {trial.number:>4} epoch {epochs}/{progress.epochs}: dev distill "
+                f"{distill['dev_acc'][-1]:.4f} baseline {baseline['dev_acc'][-1]:.4f} "
+                f"({(now - state['start']) / 60:.1f} min)")
         if not self.prune:
             return
         value = (distill["best_dev_acc"] if self.objective == "distill"

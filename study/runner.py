@@ -602,6 +602,8 @@ def _worker_loop(p: Prepared, study: optuna.Study, budget: dict, target: int | N
     )
     study.pruner = make_pruner(o.pruner if prune else "none", budget["epochs"], o.pruner_startup)
     prefix = f"[w{index}] " if p.workers > 1 else ""
+    # trials of minutes (full train, big students) show an epoch line at most once a minute
+    objective.epoch_line = lambda line: print(prefix + line, file=out, flush=True)
     quiet = _QuietTrials(objective.quiet)
     # A logger's filters see only records made on that logger, not its children's: attach
     # to the module that logs failed trials.

@@ -157,3 +157,22 @@ def test_pruning_reports_every_epoch_and_keeps_partial_curves(data):
     assert t.state == TrialState.PRUNED
     assert list(t.intermediate_values) == [1]
     assert len(t.user_attrs["distill"]["dev_acc"]) == len(t.user_attrs["baseline"]["dev_acc"]) == 1
+
+
+def test_long_trials_print_epoch_lines_at_most_every_epoch_line_every(data):
+    lines: list[str] = []
+    study = optuna.create_study(direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    base = dataclasses.replace(BASE, epochs=3)
+    every = PairObjective(data=data, space=tiny_space(), base=base, prune=False,
+                          epoch_line=lines.append, epoch_line_every=0.0)
+    study.optimize(every, n_trials=1)
+    assert [line.split(":")[0] for line in lines] == [
+        f"trial    0 epoch {e}/3" for e in (1, 2, 3)]
+    acc = study.trials[0].user_attrs["distill"]["dev_acc"]
+    assert f"dev distill {acc[1]:.4f}" in lines[1]
+    lines.clear()
+    quiet = PairObjective(data=data, space=tiny_space(), base=base, prune=False,
+                          epoch_line=lines.append, epoch_line_every=3600.0)
+    study.optimize(quiet, n_trials=1)  # a short trial: the per-trial line is enough
+    assert lines == []
