@@ -240,10 +240,39 @@ def _sqlite_storage(url, engine_kwargs, heartbeat_interval, grace_period, callba
             con.execute("PRAGMA journal_mode = WAL")
         finally:
             con.close()
-    return optuna.storages.RDBStorage(
+    storage = optuna.storages.RDBStorage(
         url,
         engine_kwargs=engine_kwargs,
         heartbeat_interval=heartbeat_interval,
         grace_period=grace_period,
         heartbeat_stale_trial_callback=callback,
     )
+    _immediate_transactions(storage.engine)
+    return storage
+
+
+def _immediate_transactions(engine) -> None:
+    """Begin every transaction on ``engine`` with ``BEGIN IMMEDIATE`` (SQLAlchemy's recipe for
+    pysqlite).
+
+    Optuna claims a WAITING (enqueued) trial by reading its state and then updating it in one
+    session. pysqlite starts a transaction only at the first write, so the read runs outside
+    it: several workers read WAITING and all set RUNNING, and one enqueued trial is trained by
+    all of them (measured: 4 processes racing for 30 trials claimed them 119 times). With
+    ``BEGIN IMMEDIATE`` the session holds the write lock from its first statement, so the
+    read and the update are one serialised step. Every session through this engine, reads
+    included, now queues for the write lock on the busy timeout: milliseconds at a handful of
+    workers, which is what SQLite is for here (see the module docstring).
+    """
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None  # pysqlite emits no BEGIN of its own
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    # connections pooled while Optuna set the schema up predate the "connect" hook
+    engine.dispose()
