@@ -667,12 +667,16 @@ def _stop_message(stop_sig: int, study: optuna.Study | None, target: int | None)
 
 
 def _queued_target(study: optuna.Study, added: int, action: str, out) -> int | None:
-    """Finished + waiting trials: the target of a replicate/confirm run; None if nothing to run."""
+    """Finished + running + waiting trials: the target of a replicate/confirm run (a running
+    trial counts: it finishes, or its stale-heartbeat retry does); None if nothing to run.
+    Another process joining a confirm run as an extra worker thus takes the waiting trials
+    instead of waiting for the running ones to end."""
     waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
     if added == 0 and waiting == 0:
         print(f"{action}: nothing to run", file=out, flush=True)
         return None
-    return finished_count(study) + waiting
+    running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    return finished_count(study) + running + waiting
 
 
 def run_study(options: StudyOptions, out=None) -> int:

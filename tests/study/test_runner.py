@@ -330,3 +330,21 @@ def test_worker_spec_round_trip(tiny_run):
     o = options(tiny_run, fixes=["cell=gru"])
     again = StudyOptions.from_json(o.to_json())
     assert again == o and json.loads(o.to_json())["name"] == "s"
+
+
+def test_a_joining_process_counts_running_trials_in_its_target(capsys):
+    """A second `study confirm` started while the first runs a trial takes the waiting ones:
+    its target counts the running trial, which finishes (or is retried) elsewhere."""
+    from study.runner import _queued_target
+
+    study = optuna.create_study()
+    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.5))
+    for _ in range(3):
+        study.enqueue_trial({})
+    running = study.ask()  # takes the first waiting trial
+    assert running.number == 1
+    assert _queued_target(study, 0, "confirm", None) == 4  # 1 finished + 1 running + 2 waiting
+    for _ in range(2):
+        study.ask()
+    assert _queued_target(study, 0, "confirm", sys.stdout) is None
+    assert "confirm: nothing to run" in capsys.readouterr().out
