@@ -165,6 +165,74 @@ def load_student(path: str | os.PathLike) -> LoadedStudent:
     return LoadedStudent(model, meta, tokenizer, path)
 
 
+# -- kept weights ---------------------------------------------------------------------------------
+
+WEIGHTS_FORMAT = "distill-study-weights/1"
+
+
+def weights_path(run_path: Path, study_name: str, number: int) -> Path:
+    """Where ``study --keep-weights`` puts trial ``number``'s two best-dev students."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in study_name)
+    return Path(run_path) / "weights" / safe / f"trial-{number}.pt"
+
+
+def save_trial_weights(run_path: Path, study_name: str, number: int, result, *,
+                       data_key: str, teacher_key: str) -> dict:
+    """Save both arms' best-dev trainable weights of a finished trial, atomically.
+
+    Only the trainable tensors are kept (the frozen embeddings are the run's); ``export``
+    turns them into a self-contained student file without retraining. Returns the trial's
+    ``weights`` user attribute: the path relative to the run directory and the file's sha256.
+    """
+    from study.run import atomic_write
+
+    path = weights_path(run_path, study_name, number)
+    body = io.BytesIO()
+    torch.save({
+        "format": WEIGHTS_FORMAT,
+        "study": study_name,
+        "trial": int(number),
+        "seed": int(result.seed),
+        "config": result.config.to_dict(),
+        "data_key": data_key,
+        "teacher_key": teacher_key,
+        **{arm: {k: v.detach().cpu().clone() for k, v in getattr(result, arm).state_dict.items()}
+           for arm in ARMS},
+    }, body)
+    data = body.getvalue()
+    with atomic_write(path) as f:
+        f.write(data)
+    return {"path": str(path.relative_to(run_path)), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _load_kept_weights(run, trial, arm: str) -> dict | None:
+    """The kept best-dev weights of ``arm`` of ``trial``, or None when it has none (or the file
+    is gone: the study may have been copied without them). A file that does not match its
+    recorded sha256 or this run is an error, not a silent retrain."""
+    info = trial.user_attrs.get("weights")
+    if not isinstance(info, dict) or not info.get("path"):
+        return None
+    path = run.path / info["path"]
+    if not path.is_file():
+        return None
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != info.get("sha256"):
+        raise ArtifactError(f"{path}: does not match the sha256 recorded with trial "
+                            f"{trial.number} (corrupt or replaced); export with --retrain")
+    try:
+        kept = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001
+        raise ArtifactError(f"{path}: unreadable ({type(e).__name__}); export with --retrain") \
+            from None
+    if kept.get("format") != WEIGHTS_FORMAT or kept.get("trial") != trial.number:
+        raise ArtifactError(f"{path}: not the kept weights of trial {trial.number}")
+    for key, value in (("data_key", run.data_key), ("teacher_key", run.teacher_key)):
+        if kept.get(key) != value:
+            raise ArtifactError(f"{path}: made with another {key.replace('_key', '')} than "
+                                f"--run {run.path}")
+    return kept[arm]
+
+
 # -- export -------------------------------------------------------------------------------------
 
 
@@ -175,12 +243,13 @@ def _tokenizer_files(tokenizer) -> dict[str, bytes]:
 
 
 def export_trial(run_dir: str, name: str, which: str, arm: str, out_path: str,
-                 storage: str | None = None, *, log=None) -> dict:
-    """Retrain trial ``which`` of study ``name`` and save its ``arm`` as a student file.
+                 storage: str | None = None, *, log=None, retrain: bool = False) -> dict:
+    """Save ``arm`` of trial ``which`` of study ``name`` as a student file.
 
-    The trial's config, seed and budget (epochs, train subset) and the thread count it ran
-    with are reproduced, so on CPU the retrained dev accuracy equals the recorded one; both
-    are printed and stored.
+    A trial run with ``--keep-weights`` (every ``study confirm`` trial) has its best-dev
+    weights on disk: they are used as they are. Otherwise, or with ``retrain``, the arm is
+    retrained with the trial's config, seed, budget (epochs, train subset) and thread count,
+    so on CPU the retrained dev accuracy equals the recorded one; both are printed and stored.
 
     Returns:
         A summary dict (trial, arm, recorded and retrained dev accuracy, sha256, path).
@@ -228,32 +297,43 @@ def export_trial(run_dir: str, name: str, which: str, arm: str, out_path: str,
     recorded = float(attrs[arm]["best_dev_acc"])
     subset_seed = int(study.user_attrs.get("subset_seed", study.user_attrs.get("seed", 0)))
 
-    previous_threads = torch.get_num_threads()
-    if attrs.get("threads"):
-        torch.set_num_threads(int(attrs["threads"]))  # bit-identical only at equal threads
-    try:
-        data = run.pair_data(budget.get("max_train_examples"), subset_seed)
-        print(f"export: retraining trial {trial.number}'s {arm} arm ({config.cell} "
-              f"x{config.layers}, seed {seed}, {config.epochs} epochs, {len(data.train)} train "
-              "rows)", file=log, flush=True)
-        # the exported arm alone: bit-identical to it in the pair, at its cost only
-        arm_result = train_arm(config, data, seed, arm, device="cpu", progress=log.isatty()
-                               if hasattr(log, "isatty") else False)
-    finally:
-        torch.set_num_threads(previous_threads)
-    retrained = float(arm_result.best_dev_acc)
+    kept = None if retrain else _load_kept_weights(run, trial, arm)
+    if kept is not None:
+        print(f"export: trial {trial.number}'s {arm} arm from its kept weights "
+              f"({trial.user_attrs['weights']['path']}; --retrain retrains it)", file=log,
+              flush=True)
+        embeddings, pad_id = run.embeddings(), run.pad_id
+        state_dict, retrained = kept, recorded
+        test_acc = attrs[arm].get("test_acc")
+    else:
+        previous_threads = torch.get_num_threads()
+        if attrs.get("threads"):
+            torch.set_num_threads(int(attrs["threads"]))  # bit-identical only at equal threads
+        try:
+            data = run.pair_data(budget.get("max_train_examples"), subset_seed)
+            print(f"export: retraining trial {trial.number}'s {arm} arm ({config.cell} "
+                  f"x{config.layers}, seed {seed}, {config.epochs} epochs, {len(data.train)} "
+                  "train rows)", file=log, flush=True)
+            # the exported arm alone: bit-identical to it in the pair, at its cost only
+            arm_result = train_arm(config, data, seed, arm, device="cpu",
+                                   progress=log.isatty() if hasattr(log, "isatty") else False)
+        finally:
+            torch.set_num_threads(previous_threads)
+        embeddings, pad_id = data.embeddings, data.pad_id
+        state_dict, retrained = arm_result.state_dict, float(arm_result.best_dev_acc)
+        test_acc = arm_result.test_acc
 
     from models.student import Student
 
-    model = Student(config.student, data.embeddings, data.pad_id, seed=seed)
-    model.load_state_dict(arm_result.state_dict, strict=False)
+    model = Student(config.student, embeddings, pad_id, seed=seed)
+    model.load_state_dict(state_dict, strict=False)
     payload = {
         "format": FORMAT,
         "arm": arm,
         "config": config.to_dict(),
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-        "embeddings": data.embeddings.detach().cpu().contiguous(),
-        "pad_id": int(data.pad_id),
+        "embeddings": embeddings.detach().cpu().contiguous(),
+        "pad_id": int(pad_id),
         "max_length": int(run.info["max_length"]),
         "tokenizer_files": _tokenizer_files(run.tokenizer()),
         "teacher_key": run.teacher_key,
@@ -266,17 +346,22 @@ def export_trial(run_dir: str, name: str, which: str, arm: str, out_path: str,
         "budget": json.loads(json.dumps(budget)),
         "dev_acc": retrained,
         "recorded_dev_acc": recorded,
-        "test_acc": arm_result.test_acc,
+        "test_acc": test_acc,
         "params_trainable": int(model.num_parameters(trainable=True)),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     digest = save_student(out, payload)
     same = abs(retrained - recorded) < 1e-9
-    print(f"export: trial {trial.number} {arm} arm: dev accuracy recorded {recorded:.4f}, "
-          f"retrained {retrained:.4f} ({'identical' if same else 'DIFFERENT: nondeterminism'})"
-          f" -> {out} (sha256 {digest[:12]})", file=log, flush=True)
+    if kept is not None:
+        how = f"dev accuracy {recorded:.4f} (kept weights)"
+    else:
+        how = (f"dev accuracy recorded {recorded:.4f}, retrained {retrained:.4f} "
+               f"({'identical' if same else 'DIFFERENT: nondeterminism'})")
+    print(f"export: trial {trial.number} {arm} arm: {how} -> {out} (sha256 {digest[:12]})",
+          file=log, flush=True)
     return {"trial": trial.number, "arm": arm, "recorded_dev_acc": recorded,
-            "dev_acc": retrained, "sha256": digest, "path": str(out), "identical": same}
+            "dev_acc": retrained, "sha256": digest, "path": str(out), "identical": same,
+            "source": "kept" if kept is not None else "retrained"}
 
 
 # -- using a student ----------------------------------------------------------------------------

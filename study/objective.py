@@ -202,6 +202,8 @@ class PairObjective:
         epoch_line: called with a one-line summary after an epoch of a long trial (the first
             epoch ending ``epoch_line_every`` seconds or more after the trial's start or its
             last line), so that trials of many minutes show progress; None: no lines.
+        keep_weights: called with (trial number, PairResult) of a complete trial to save
+            both arms' best-dev weights; its dict becomes the ``weights`` user attribute.
     """
 
     data: object
@@ -219,6 +221,7 @@ class PairObjective:
     worker: str = field(default_factory=worker_name)
     epoch_line: Callable[[str], None] | None = None
     epoch_line_every: float = 60.0
+    keep_weights: Callable[[int, object], dict] | None = None
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -386,6 +389,8 @@ class PairObjective:
             attrs["distill_test_pred"] = result.distill.test_pred
         if result.baseline.test_pred is not None:
             attrs["baseline_test_pred"] = result.baseline.test_pred
+        if self.keep_weights is not None:
+            attrs["weights"] = self.keep_weights(trial.number, result)
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         if self._save_note is not None:

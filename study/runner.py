@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import json
 import logging
 import os
@@ -116,6 +117,8 @@ class StudyOptions:
         confirm_from: ``study confirm``: the source study whose best configurations this
             study (``name``) re-runs at its own budget (multi-fidelity: explore on a subset,
             confirm on the full train set).
+        keep_weights: save both arms' best-dev weights of every complete trial under
+            ``DIR/weights/NAME/`` (``export`` then needs no retraining).
         worker_index: set in worker processes only.
         poll: seconds between checks while waiting for other workers' trials.
     """
@@ -145,6 +148,7 @@ class StudyOptions:
     replicate_top: int | None = None
     replicate_seeds: int | None = None
     confirm_from: str | None = None
+    keep_weights: bool = False
     worker_index: int | None = None
     poll: float = 1.0
 
@@ -604,6 +608,12 @@ def _worker_loop(p: Prepared, study: optuna.Study, budget: dict, target: int | N
     prefix = f"[w{index}] " if p.workers > 1 else ""
     # trials of minutes (full train, big students) show an epoch line at most once a minute
     objective.epoch_line = lambda line: print(prefix + line, file=out, flush=True)
+    if o.keep_weights:
+        from study.export import save_trial_weights
+
+        objective.keep_weights = functools.partial(
+            save_trial_weights, p.run.path, o.name, data_key=p.data_key,
+            teacher_key=p.teacher_key)
     quiet = _QuietTrials(objective.quiet)
     # A logger's filters see only records made on that logger, not its children's: attach
     # to the module that logs failed trials.

@@ -12,10 +12,12 @@ def register(subparsers) -> None:
     """Add the ``export``, ``evaluate`` and ``predict`` subcommands."""
     p = subparsers.add_parser(
         "export",
-        help="retrain a trial and save its student as a self-contained file",
-        description="Retrain one trial's configuration with its seed and budget (on CPU this "
-                    "reproduces the recorded dev accuracy; both are printed) and save the "
-                    "student with its embeddings, tokenizer and hashes, atomically.",
+        help="save a trial's student as a self-contained file",
+        description="Save one arm of a trial as a student file with its embeddings, tokenizer "
+                    "and hashes, atomically: from the trial's kept best-dev weights when it "
+                    "has them (study --keep-weights; every 'study confirm' trial), else by "
+                    "retraining that arm with the trial's config, seed and budget (on CPU this "
+                    "reproduces the recorded dev accuracy; both are printed).",
     )
     p.add_argument("--run", required=True, metavar="DIR", help="run directory")
     p.add_argument("--name", required=True, help="study name")
@@ -25,6 +27,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="FILE", help="student file to write")
     p.add_argument("--storage", metavar="URL",
                    help="Optuna storage (default: sqlite:///DIR/studies.db)")
+    p.add_argument("--retrain", action="store_true",
+                   help="retrain even when the trial's weights were kept (checks that the "
+                        "result reproduces)")
     p.set_defaults(func=run_export)
 
     p = subparsers.add_parser(
@@ -55,7 +60,8 @@ def register(subparsers) -> None:
 def run_export(args: argparse.Namespace) -> int:
     from study.export import export_trial
 
-    export_trial(args.run, args.name, args.trial, args.arm, args.out, args.storage)
+    export_trial(args.run, args.name, args.trial, args.arm, args.out, args.storage,
+                 retrain=args.retrain)
     return 0
 
 

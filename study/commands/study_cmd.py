@@ -85,6 +85,10 @@ def register(subparsers) -> None:
                         "(repeatable)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="training precision (default: auto = bf16 where native, else fp32)")
+    p.add_argument("--keep-weights", action="store_true",
+                   help="save both arms' best-dev weights of every complete trial under "
+                        "DIR/weights/NAME/ (a few MB per trial), so that 'export' needs no "
+                        "retraining; always on for 'study confirm'")
     p.add_argument("--top", type=int, metavar="K", help="replicate: how many best configurations")
     p.add_argument("--seeds", type=int, metavar="S",
                    help="replicate: new seeds per configuration; confirm: seeds per "
@@ -147,5 +151,6 @@ def run(args: argparse.Namespace) -> int:
         replicate_seeds=(args.seeds if replicate else
                          (1 if args.seeds is None else args.seeds) if confirm else None),
         confirm_from=args.source if confirm else None,
+        keep_weights=args.keep_weights or confirm,
     )
     return run_study(options)

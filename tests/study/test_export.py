@@ -144,3 +144,74 @@ def test_best_means_best_by_dev_of_the_exported_arm():
         study.tell(trial, distill)
     assert select_trial(study, "best", "distill").number == 0
     assert select_trial(study, "best", "baseline").number == 1  # not the distill-best trial
+
+
+def test_kept_weights_export_without_retraining(tmp_path, tiny_run_master, capsys):
+    """--keep-weights: export reads the trial's best-dev weights (same student as retraining,
+    bit for bit); a tampered file is refused, a missing one falls back to retraining."""
+    import shutil
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run = tmp_path / "run"
+        shutil.copytree(tiny_run_master, run)
+        opts = StudyOptions(run=str(run), name="kw", n_trials=1, epochs=2,
+                            max_train_examples=200, space=tiny_space(),
+                            base=TrialConfig(head_hidden=8), precision="fp32", pruner="none",
+                            seed=2, keep_weights=True)
+        assert run_study(opts) == 0
+        import optuna
+
+        from study.storage import open_storage, parse_storage
+
+        trial = optuna.load_study(study_name="kw", storage=open_storage(
+            parse_storage(None, run))).trials[0]
+        info = trial.user_attrs["weights"]
+        assert info["path"] == "weights/kw/trial-0.pt" and (run / info["path"]).is_file()
+        capsys.readouterr()
+        for arm in ("distill", "baseline"):
+            kept = export_trial(str(run), "kw", "0", arm, str(tmp_path / f"{arm}-kept.pt"))
+            assert kept["source"] == "kept"
+            again = export_trial(str(run), "kw", "0", arm, str(tmp_path / f"{arm}-re.pt"),
+                                 retrain=True)
+            assert again["source"] == "retrained" and again["identical"]
+            a = load_student(tmp_path / f"{arm}-kept.pt")
+            b = load_student(tmp_path / f"{arm}-re.pt")
+            for k, v in a.model.state_dict().items():
+                assert torch.equal(v, b.model.state_dict()[k]), (arm, k)
+            assert a.meta["test_acc"] == b.meta["test_acc"]
+        assert "from its kept weights" in capsys.readouterr().err
+
+        weights = run / info["path"]
+        body = bytearray(weights.read_bytes())
+        body[-10] ^= 0xFF
+        weights.write_bytes(bytes(body))
+        with pytest.raises(ArtifactError, match="does not match the sha256 recorded"):
+            export_trial(str(run), "kw", "0", "distill", str(tmp_path / "x.pt"))
+        assert not (tmp_path / "x.pt").exists()
+        weights.unlink()
+        gone = export_trial(str(run), "kw", "0", "distill", str(tmp_path / "x.pt"))
+        assert gone["source"] == "retrained" and gone["identical"]
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.mark.parametrize(("argv", "keep"), [
+    (["study", "confirm", "--from", "s", "--top", "1"], True),
+    (["study"], False),
+    (["study", "--keep-weights"], True),
+])
+def test_confirm_keeps_weights_from_the_command_line(monkeypatch, argv, keep):
+    import argparse
+
+    from study.commands import study_cmd
+
+    captured = {}
+    monkeypatch.setattr(study_cmd, "run_study", lambda options: captured.setdefault("o", options)
+                        and 0)
+    parser = argparse.ArgumentParser()
+    study_cmd.register(parser.add_subparsers())
+    args = parser.parse_args([*argv, "--run", "r", "--name", "c"])
+    args.func(args)
+    assert captured["o"].keep_weights is keep
