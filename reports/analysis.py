@@ -181,6 +181,7 @@ _BASE_COLUMNS = [
     "replicate_of",
     "seed",
     "worker",
+    "requeued",
     "datetime_start",
     "datetime_complete",
     "epochs_run",
@@ -222,6 +223,9 @@ def trial_frame(inputs: ReportInputs) -> pd.DataFrame:
             "replicate_of": t.user_attrs.get("replicate_of"),
             "seed": t.user_attrs.get("seed"),
             "worker": t.user_attrs.get("worker"),
+            # ended on purpose (a stop signal, or a surplus start) and run again as a new trial
+            "requeued": t.state == TrialState.FAIL and bool(
+                t.user_attrs.get("interrupted") or t.user_attrs.get("surplus")),
             "datetime_start": t.datetime_start,
             "datetime_complete": t.datetime_complete,
             "epochs_run": _epochs_trained(t),
@@ -299,6 +303,13 @@ class Header:
     note: str
 
 
+def _requeued(frame: pd.DataFrame) -> int:
+    """FAIL trials ended on purpose (stop signal, surplus start) and re-queued."""
+    if not len(frame) or "requeued" not in frame.columns:
+        return 0
+    return int(frame["requeued"].astype(bool).sum())
+
+
 def header(inputs: ReportInputs, frame: pd.DataFrame) -> Header:
     """The report header; ``note`` says what is still running and what was left out."""
     counts = {s.name: int((frame["state"] == s.name).sum()) for s in TrialState}
@@ -314,8 +325,12 @@ def header(inputs: ReportInputs, frame: pd.DataFrame) -> Header:
             f"the study is still running ({counts['RUNNING']} running, {counts['WAITING']} "
             "waiting): numbers cover what had completed when the report was written"
         )
+    requeued = _requeued(frame)
     parts.append(
-        f"{counts['PRUNED']} pruned and {counts['FAIL']} failed trials are not in the gap statistics"
+        f"{counts['PRUNED']} pruned and {counts['FAIL'] - requeued} failed trials are not in the "
+        "gap statistics"
+        + (f" ({requeued} more were stopped by a signal or started in surplus and re-queued: "
+           "not failures, their work was re-run as other trials)" if requeued else "")
     )
     if out_of_budget:
         parts.append(f"{out_of_budget} trials ran with a different budget and are excluded")
@@ -1328,9 +1343,11 @@ def cost(frame: pd.DataFrame) -> Cost:
         workers = pd.DataFrame(columns=["worker"])
     n_workers = len(workers)
     running = counts["RUNNING"] + counts["WAITING"]
+    requeued = _requeued(frame)
     conclusion = (
-        f"{counts['COMPLETE']} trials completed, {counts['PRUNED']} pruned, {counts['FAIL']} "
-        f"failed"
+        f"{counts['COMPLETE']} trials completed, {counts['PRUNED']} pruned, "
+        f"{counts['FAIL'] - requeued} failed"
+        + (f", {requeued} stopped and re-queued" if requeued else "")
         + (f" ({running} still running or waiting)" if running else "")
         + (
             f"; pruning saved {100 * saved:.0f}% of the epochs ({epochs_run:.0f} of "

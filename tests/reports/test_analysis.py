@@ -318,3 +318,26 @@ def test_gap_at_equal_compute_is_its_own_subgroup():
     assert equal["mean_gap_low"] < 0 < equal["mean_gap_high"]
     assert extra["mean_gap_low"] > 0.02
     assert "compute=distill_more" in p.conclusion
+
+
+def test_stopped_and_surplus_trials_are_not_called_failures():
+    spec = SyntheticSpec(n_trials=6, n_replicated=0, n_pruned=0, n_failed=3, n_running=0, seed=1)
+    study = make_study(spec)
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(failed) == 3
+    # mark one as stopped by SIGTERM and one as a surplus start (both re-queued by the runner)
+    trials = []
+    for t in study.trials:
+        if t.number == failed[0].number:
+            t = copy.deepcopy(t)
+            t.set_user_attr("interrupted", "SIGTERM")
+        elif t.number == failed[1].number:
+            t = copy.deepcopy(t)
+            t.set_user_attr("surplus", True)
+        trials.append(t)
+    marked = optuna.create_study(study_name="marked")
+    marked.add_trials(trials)
+    report = A.analyze(inputs_from_study(marked), n_resamples=99)
+    assert "1 failed, 2 stopped and re-queued" in report.cost.conclusion
+    assert "0 pruned and 1 failed trials are not in the gap statistics (2 more were stopped" \
+        in report.header.note
