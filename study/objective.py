@@ -199,9 +199,10 @@ class PairObjective:
         stop: the worker's :class:`GracefulStop`.
         train_pair: the trainer (injectable for tests of the Optuna layer alone).
         quiet: trial numbers whose expected failure (surplus, stop) Optuna should not log.
-        epoch_line: called with a one-line summary after an epoch of a long trial (the first
-            epoch ending ``epoch_line_every`` seconds or more after the trial's start or its
-            last line), so that trials of many minutes show progress; None: no lines.
+        epoch_line: called with a one-line progress summary of a long trial at most every
+            ``epoch_line_every`` seconds: after an epoch (both arms' dev accuracy), or within
+            one (the arm and the share of its epoch done), so that trials of many minutes show
+            progress; None: no lines.
         keep_weights: called with (trial number, PairResult) of a complete trial to save
             both arms' best-dev weights; its dict becomes the ``weights`` user attribute.
     """
@@ -317,10 +318,21 @@ class PairObjective:
             with self.stop.disarmed():
                 self._on_epoch(trial, progress, state)
 
+        def on_progress(arm: str, epoch: int, done: int, total: int) -> None:
+            now = time.monotonic()
+            if now - state["last_line"] >= self.epoch_line_every:
+                state["last_line"] = now
+                self.epoch_line(
+                    f"trial {trial.number:>4} epoch {epoch + 1}/{config.epochs}: {arm} "
+                    f"{100 * done / max(1, total):.0f}% of {total:,} sentences "
+                    f"({(now - state['start']) / 60:.1f} min)")
+
+        # within-epoch lines only when lines are wanted (injected trainers need not take it)
+        extra = {} if self.epoch_line is None else {"on_progress": on_progress}
         try:
             with self.stop.armed():
                 result = self.train_pair(config, self.data, seed, on_epoch=on_epoch,
-                                         device=self.device)
+                                         device=self.device, **extra)
         except StopRequested as e:
             trial.set_user_attr("interrupted", signal.Signals(e.signum).name)
             self._requeue(trial, seed)

@@ -18,6 +18,7 @@ What remains is ~80 % oneDNN LSTM forward/backward (profiled with ``torch.profil
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -49,6 +50,7 @@ __all__ = [
 EVAL_BATCH_SIZE = 256
 
 # Plan random streams, so the augmented sample never shifts the training-split order.
+_TICK_BATCHES = 64  # batches between on_progress calls (a time check, no device sync)
 _STREAM_TRAIN, _STREAM_AUG_ROWS, _STREAM_AUG_MERGE = 0, 1, 2
 
 
@@ -272,15 +274,18 @@ class _Arm:
             return ce_loss(logits, None, labels)
         return distill_loss(logits, targets, labels, c.soft_loss, c.temperature, c.alpha)
 
-    def train_epoch(self, plan: Plan, sources: list[Buckets], bar) -> None:
-        """One pass over ``plan``; the mean training loss is read once, at the end."""
+    def train_epoch(self, plan: Plan, sources: list[Buckets], bar,
+                    tick: Callable[[int, int], None] | None = None) -> None:
+        """One pass over ``plan``; the mean training loss is read once, at the end.
+        ``tick(sentences done, sentences in the epoch)`` is called every _TICK_BATCHES batches."""
         model, opt, clip = self.model, self.optimizer, self.config.clip
         model.train()
         loss_sum = torch.zeros((), dtype=torch.float32, device=self.device)
         start = time.perf_counter()
         batches = zip(plan.source.tolist(), plan.bucket.tolist(), plan.tensors(self.device),
                       strict=True)
-        for src, b, pos in batches:
+        done = 0
+        for step, (src, b, pos) in enumerate(batches, 1):
             bucket = sources[src].buckets[b]
             ids = bucket.ids.index_select(0, pos)  # (b, L)
             labels = bucket.labels.index_select(0, pos)  # (b,)
@@ -305,6 +310,9 @@ class _Arm:
             loss_sum += loss.detach() * len(pos)
             if bar is not None:
                 bar.update(len(pos))
+            done += len(pos)
+            if tick is not None and step % _TICK_BATCHES == 0:
+                tick(done, plan.sentences)
         mean_loss = loss_sum.item() / max(1, plan.sentences)  # the epoch's one sync
         self.train_seconds += time.perf_counter() - start
         self.sentences_seen += plan.sentences
@@ -372,6 +380,7 @@ def train_pair(
     on_epoch: Callable[[PairProgress], None] | None = None,
     device: torch.device | str = "cpu",
     progress: bool = False,
+    on_progress: Callable[[str, int, int, int], None] | None = None,
 ) -> PairResult:
     """Train the distill and the baseline arm of one paired trial.
 
@@ -389,13 +398,16 @@ def train_pair(
             (e.g. ``optuna.TrialPruned``) propagates.
         device: where to train.
         progress: show a tqdm bar on stderr (its rate is training sentences per second).
+        on_progress: called within epochs (every 64 batches) with (arm, 0-based epoch,
+            sentences done, sentences in that arm's epoch), for progress lines of long trials.
 
     Returns:
         The :class:`PairResult`. On CPU the same config, data, seed and thread count give
         bit-identical results.
     """
     wall = time.perf_counter()
-    arms, models = _train_arms(config, data, seed, ARMS, on_epoch, device, progress)
+    arms, models = _train_arms(config, data, seed, ARMS, on_epoch, device, progress,
+                               on_progress)
     return PairResult(
         distill=arms[0].result(final=True),
         baseline=arms[1].result(final=True),
@@ -428,7 +440,9 @@ def train_arm(
 
 def _train_arms(config: TrialConfig, data: PairData, seed: int, names: tuple[str, ...],
                 on_epoch: Callable[[PairProgress], None] | None,
-                device: torch.device | str, progress: bool) -> tuple[list[_Arm], list[Student]]:
+                device: torch.device | str, progress: bool,
+                on_progress: Callable[[str, int, int, int], None] | None = None,
+                ) -> tuple[list[_Arm], list[Student]]:
     """The epoch loop of :func:`train_pair` over the arms in ``names`` (in ARMS order);
     ``on_epoch`` needs both arms."""
     device = torch.device(device)
@@ -461,7 +475,9 @@ def _train_arms(config: TrialConfig, data: PairData, seed: int, names: tuple[str
             for arm, arm_plans in zip(arms, plans, strict=True):
                 if bar is not None:
                     bar.set_description(f"epoch {epoch + 1}/{config.epochs} {arm.name}")
-                arm.train_epoch(arm_plans[epoch], sources, bar)
+                tick = None if on_progress is None else functools.partial(
+                    on_progress, arm.name, epoch)
+                arm.train_epoch(arm_plans[epoch], sources, bar, tick)
             for arm in arms:
                 arm.validate(dev, epoch)
             if bar is not None:

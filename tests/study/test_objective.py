@@ -176,3 +176,18 @@ def test_long_trials_print_epoch_lines_at_most_every_epoch_line_every(data):
                           epoch_line=lines.append, epoch_line_every=3600.0)
     study.optimize(quiet, n_trials=1)  # a short trial: the per-trial line is enough
     assert lines == []
+
+
+def test_long_epochs_print_lines_within_the_epoch(monkeypatch, data):
+    import study.train as train_mod
+
+    monkeypatch.setattr(train_mod, "_TICK_BATCHES", 1)
+    lines: list[str] = []
+    study = optuna.create_study(direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(PairObjective(data=data, space=tiny_space(), base=BASE, prune=False,
+                                 epoch_line=lines.append, epoch_line_every=0.0), n_trials=1)
+    within = [line for line in lines if "% of " in line]
+    assert any(line.startswith("trial    0 epoch 1/2: distill ") for line in within)
+    assert any(line.startswith("trial    0 epoch 2/2: baseline ") for line in within)
+    assert all("sentences (" in line for line in within)

@@ -73,6 +73,18 @@ def test_bit_identical_twice(pair_data):
     assert c.distill.train_loss != a.distill.train_loss
 
 
+def test_on_progress_reports_within_epochs(monkeypatch, pair_data):
+    monkeypatch.setattr(train_mod, "_TICK_BATCHES", 2)
+    calls = []
+    result = train_pair(TINY, pair_data, seed=3, on_progress=lambda *a: calls.append(a))
+    assert {(arm, epoch) for arm, epoch, _, _ in calls} == {
+        (arm, e) for arm in ("distill", "baseline") for e in range(TINY.epochs)}
+    for arm in ("distill", "baseline"):
+        mine = [(done, total) for a, e, done, total in calls if a == arm and e == 0]
+        assert [d for d, _ in mine] == sorted(d for d, _ in mine) and mine[-1][0] <= mine[-1][1]
+        assert mine[-1][1] * TINY.epochs == getattr(result, arm).sentences_seen
+
+
 def test_one_arm_alone_is_that_arm_of_the_pair(pair_data):
     config = dataclasses.replace(TINY, augment_factor=1)  # with dropouts and augmented rows
     pair = train_pair(config, pair_data, seed=5)
