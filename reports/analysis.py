@@ -444,6 +444,13 @@ def _verdict(s: stats.GapSummary, alpha: float = 0.05) -> str:
     return f"no difference detectable: mean gap {body}"
 
 
+def _seed_replicated(frame: pd.DataFrame) -> pd.DataFrame:
+    """The used trials (replicates included) of configurations run with two or more seeds."""
+    used = frame[frame["used"] & frame["config_id"].notna()]
+    sizes = used.groupby("config_id")["number"].transform("size")
+    return used[sizes >= 2]
+
+
 def paired_comparison(
     inputs: ReportInputs,
     frame: pd.DataFrame,
@@ -472,8 +479,13 @@ def paired_comparison(
         "arms' dev accuracy, so the selection favours neither arm. The `compute` subgroups "
         "split trials by training sentences seen: `equal` where the distill arm saw no more "
         "sentences than the baseline (no augmented rows: the gap at equal compute), "
-        "`distill_more` where augmented rows gave it more. Subgroup p-values are not "
-        "corrected for multiple comparisons."
+        "`distill_more` where augmented rows gave it more. The `seeds` row pools every seed of "
+        "the configurations run with several seeds (`study replicate`, `study confirm --seeds`): "
+        "it asks whether distillation beats the baseline for those configurations, with seeds "
+        "as the replicates, so its interval comes from a bootstrap stratified by configuration "
+        "(Davison & Hinkley 1997) and its Wilcoxon test is conditional on the configurations; "
+        "with a handful of seeds the bootstrap interval is narrow, so read it with the test. "
+        "Subgroup p-values are not corrected for multiple comparisons."
     )
     used = frame[frame["primary"]]
     categorical = _categorical_columns(inputs, frame)
@@ -528,11 +540,23 @@ def paired_comparison(
                 sub = pairs[bands == label]
                 if len(sub) >= 2:
                     rows.append(_summary_row("temperature", label, summarise(sub)))
+    seeded = _seed_replicated(frame)
+    seeds_summary = None
+    if len(seeded):
+        seeds_summary = stats.gap_summary(
+            seeded["distill_dev"].to_numpy(), seeded["baseline_dev"].to_numpy(),
+            seed=seed, n_resamples=n_resamples, strata=seeded["config_id"].to_numpy())
+        k = seeded["config_id"].nunique()
+        rows.append(_summary_row("seeds", f"all seeds of {k} replicated configuration"
+                                 f"{'s' if k > 1 else ''}", seeds_summary))
     subgroups = pd.DataFrame(rows)
 
     sentence = _verdict(overall)
     sentence = sentence[0].upper() + sentence[1:]
-    where = subgroups[(subgroups["group"] != "all")]
+    if seeds_summary is not None:
+        sentence += (f". Over every seed of the {k} configuration{'s' if k > 1 else ''} run "
+                     f"with several seeds (for those configurations): {_verdict(seeds_summary)}")
+    where = subgroups[~subgroups["group"].isin(["all", "seeds"])]  # seeds: said above
     helps = where[where["mean_gap_low"] > 0]
     hurts = where[where["mean_gap_high"] < 0]
     if len(where):

@@ -12,6 +12,8 @@ References:
     Dodge et al. is biased; the without-replacement (U-statistic) estimator is unbiased.
     McNemar 1947; the exact form is a binomial test on the discordant pairs.
     Wilson 1927: score interval for a binomial proportion.
+    Davison & Hinkley 1997, "Bootstrap Methods and their Application", §3.2: the stratified
+    bootstrap (resample within each stratum, keep the strata's sizes).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "wilcoxon_p",
     "prob_better",
     "gap_summary",
+    "stratified_bootstrap_ci",
     "expected_max_weights",
     "expected_max_unbiased",
     "expected_max_plugin",
@@ -171,7 +174,12 @@ def prob_better(
 
 
 def gap_summary(
-    distill: np.ndarray, baseline: np.ndarray, *, seed: int = 0, n_resamples: int = 4999
+    distill: np.ndarray,
+    baseline: np.ndarray,
+    *,
+    seed: int = 0,
+    n_resamples: int = 4999,
+    strata: np.ndarray | None = None,
 ) -> GapSummary:
     """Mean and median gap with bootstrap CIs, Wilcoxon p and P(distill > baseline).
 
@@ -180,25 +188,90 @@ def gap_summary(
         baseline: the baseline arm's dev accuracy in the same trials (same config and seed).
         seed: bootstrap seed.
         n_resamples: bootstrap resamples.
+        strata: optional label per trial (its configuration): the intervals then come from
+            :func:`stratified_bootstrap_ci`, for seed replicates of fixed configurations. The
+            Wilcoxon test needs no change: given the configurations, the pairs are
+            independent, and it assumes only that each gap is symmetric about 0 under H0.
     """
     distill = np.asarray(distill, dtype=float)
     baseline = np.asarray(baseline, dtype=float)
     gaps = distill - baseline
     n = int(gaps.size)
+    wins = (distill > baseline).astype(float) + 0.5 * (distill == baseline)
+    if strata is None:
+        def interval(values, statistic):
+            return bootstrap_ci(values, statistic, seed=seed, n_resamples=n_resamples)
+        better = prob_better(distill, baseline, seed=seed, n_resamples=n_resamples) \
+            if n else _NAN_INTERVAL
+    else:
+        def interval(values, statistic):
+            return stratified_bootstrap_ci(values, strata, statistic, seed=seed,
+                                           n_resamples=n_resamples)
+        better = interval(wins, _half_credit_mean)
     return GapSummary(
         n=n,
         mean_distill=float(distill.mean()) if n else float("nan"),
         mean_baseline=float(baseline.mean()) if n else float("nan"),
-        mean=bootstrap_ci(gaps, np.mean, seed=seed, n_resamples=n_resamples),
-        median=bootstrap_ci(gaps, np.median, seed=seed, n_resamples=n_resamples),
+        mean=interval(gaps, np.mean),
+        median=interval(gaps, np.median),
         wilcoxon_p=wilcoxon_p(gaps),
-        p_better=prob_better(distill, baseline, seed=seed, n_resamples=n_resamples)
-        if n
-        else _NAN_INTERVAL,
+        p_better=better,
     )
 
 
-# -- expected maximum after n trials ---------------------------------------------------------
+def stratified_bootstrap_ci(
+    values: np.ndarray,
+    strata: np.ndarray,
+    statistic=np.mean,
+    *,
+    seed: int = 0,
+    n_resamples: int = 4999,
+    confidence_level: float = 0.95,
+) -> Interval:
+    """Percentile bootstrap interval that resamples within each stratum (Davison & Hinkley
+    1997, §3.2).
+
+    Used for seed replicates: with the configurations fixed, the seeds of each configuration
+    are the independent replicates, so a resample draws each configuration's seeds with
+    replacement and keeps every configuration's weight. An i.i.d. bootstrap of the pooled
+    pairs would also resample how many pairs each configuration contributes.
+
+    Args:
+        values: 1-D sample.
+        strata: a label per value (same length); every stratum needs two or more values.
+        statistic: vectorised statistic taking ``axis=`` (``np.mean``, ``np.median``).
+        seed: seed of the resampling generator.
+        n_resamples: bootstrap resamples.
+        confidence_level: coverage of the two-sided interval.
+
+    Returns:
+        The statistic on ``values`` and its percentile interval; NaNs for fewer than two values.
+
+    Raises:
+        ValueError: lengths differ, or a stratum has fewer than two values.
+    """
+    values = np.asarray(values, dtype=float)
+    strata = np.asarray(strata)
+    if values.shape != strata.shape or values.ndim != 1:
+        raise ValueError(f"values {values.shape} and strata {strata.shape} must be equal 1-D")
+    if values.size == 0:
+        return _NAN_INTERVAL
+    estimate = float(statistic(values))
+    if values.size < 2:
+        return Interval(estimate, float("nan"), float("nan"))
+    groups = [np.flatnonzero(strata == s) for s in dict.fromkeys(strata.tolist())]
+    if min(len(g) for g in groups) < 2:
+        raise ValueError("every stratum needs at least two values to resample within it")
+    rng = np.random.default_rng(seed)
+    # (n_resamples, n): column block g holds draws from stratum g's own indices
+    draws = np.concatenate(
+        [g[rng.integers(0, len(g), size=(n_resamples, len(g)))] for g in groups], axis=1)
+    dist = statistic(values[draws], axis=1)
+    alpha = (1 - confidence_level) / 2
+    low, high = np.quantile(dist, [alpha, 1 - alpha])
+    return Interval(estimate, float(low), float(high))
+
+
 def expected_max_weights(N: int) -> np.ndarray:
     """Weights ``W[n-1, i-1] = C(i-1, n-1) / C(N, n)`` for ``n, i = 1..N``.
 

@@ -64,8 +64,10 @@ def test_no_planted_gap_reads_as_no_difference():
 def test_subgroups_cover_top_categoricals_and_temperature_bands(planted):
     _, _, report = planted
     g = report.paired.subgroups
-    assert set(g["group"]) == {"all", "top", "cell", "soft_loss", "temperature"}
+    assert set(g["group"]) == {"all", "top", "cell", "soft_loss", "temperature", "seeds"}
     assert set(g.loc[g["group"] == "cell", "value"]) == {"lstm", "gru"}
+    # the 3 replicated configurations with all their seeds (3 each)
+    assert g.loc[g["group"] == "seeds", "n"].item() == 9
     assert g.loc[g["group"] == "cell", "n"].sum() == 40
     assert g.loc[g["group"] == "temperature", "n"].sum() == 40
     assert g.loc[g["group"] == "top", "n"].item() == report.paired.top_k == 10
@@ -341,3 +343,28 @@ def test_stopped_and_surplus_trials_are_not_called_failures():
     assert "1 failed, 2 stopped and re-queued" in report.cost.conclusion
     assert "0 pruned and 1 failed trials are not in the gap statistics (2 more were stopped" \
         in report.header.note
+
+
+@pytest.mark.parametrize(("gap_mean", "verdict"), [(0.03, "distillation beats the baseline"),
+                                                    (0.0, "no difference detectable")])
+def test_a_confirmation_with_seeds_is_judged_over_its_seeds(gap_mean, verdict):
+    """Two configurations with three seeds each (a `study confirm --seeds 3`): two primary
+    pairs are too few for a verdict, the six seeds of the two fixed configurations are not."""
+    spec = SyntheticSpec(n_trials=2, n_replicated=2, n_seeds=3, gap_mean=gap_mean,
+                         gap_noise=0.002, seed_noise=0.002, n_pruned=0, n_failed=0,
+                         n_running=0, seed=4)
+    inputs = _inputs(spec, teacher=False)
+    p = A.paired_comparison(inputs, A.trial_frame(inputs), n_resamples=N_RESAMPLES)
+    assert p.overall.n == 2
+    assert p.conclusion.startswith("No difference detectable")
+    rows = p.subgroups.set_index("group")
+    seeds = rows.loc["seeds"]
+    assert seeds["n"] == 6 and seeds["value"] == "all seeds of 2 replicated configurations"
+    gaps = p.pairs["gap"]  # primary pairs only; the seeds row covers the replicates too
+    assert len(gaps) == 2
+    assert "Over every seed of the 2 configurations run with several seeds (for those " \
+           f"configurations): {verdict}" in p.conclusion
+    if gap_mean:
+        assert seeds["mean_gap_low"] > 0.02 and seeds["wilcoxon_p"] < 0.05
+    else:
+        assert seeds["mean_gap_low"] <= 0 <= seeds["mean_gap_high"] or seeds["wilcoxon_p"] > 0.05

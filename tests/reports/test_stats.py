@@ -137,3 +137,51 @@ def test_degenerate_samples_do_not_fail():
     assert iv == (0.02, 0.02, 0.02)
     one = stats.bootstrap_ci(np.array([0.3]))
     assert one.estimate == 0.3 and math.isnan(one.low)
+
+
+def test_stratified_bootstrap_keeps_every_stratum_weight():
+    """Constant within strata of sizes 2 and 4: every resample's mean is (2a + 4b) / 6, so the
+    stratified interval collapses to it; an i.i.d. bootstrap also resamples the strata's shares
+    and gives a wide interval."""
+    values = np.array([0.01, 0.01, 0.05, 0.05, 0.05, 0.05])
+    strata = np.array(["a", "a", "b", "b", "b", "b"])
+    iv = stats.stratified_bootstrap_ci(values, strata, seed=1, n_resamples=500)
+    assert iv.estimate == pytest.approx((2 * 0.01 + 4 * 0.05) / 6)
+    assert iv.low == pytest.approx(iv.estimate) and iv.high == pytest.approx(iv.estimate)
+    pooled = stats.bootstrap_ci(values, seed=1, n_resamples=500)
+    assert pooled.high - pooled.low > 0.01
+
+
+def test_stratified_bootstrap_matches_a_brute_force_resampling_distribution():
+    """Two strata of two: 4 x 4 equally likely resamples; the percentile interval must lie
+    on the support of that exact distribution and contain its median."""
+    values = np.array([0.0, 0.04, 0.01, 0.03])
+    strata = np.array([0, 0, 1, 1])
+    exact = sorted(np.mean([values[i], values[j], values[k], values[m]])
+                   for i in (0, 1) for j in (0, 1) for k in (2, 3) for m in (2, 3))
+    iv = stats.stratified_bootstrap_ci(values, strata, seed=0, n_resamples=4000)
+    assert min(exact) - 1e-12 <= iv.low <= np.median(exact) <= iv.high <= max(exact) + 1e-12
+    assert iv.low < iv.estimate < iv.high
+    again = stats.stratified_bootstrap_ci(values, strata, seed=0, n_resamples=4000)
+    assert again == iv  # seeded
+
+
+def test_stratified_bootstrap_refuses_a_stratum_of_one_and_mismatched_lengths():
+    with pytest.raises(ValueError, match="at least two"):
+        stats.stratified_bootstrap_ci(np.array([0.1, 0.2, 0.3]), np.array([0, 0, 1]))
+    with pytest.raises(ValueError, match="must be equal"):
+        stats.stratified_bootstrap_ci(np.array([0.1, 0.2]), np.array([0, 0, 1]))
+
+
+def test_gap_summary_with_strata_changes_intervals_not_the_test():
+    distill = np.array([0.86, 0.87, 0.88, 0.90, 0.90, 0.91])
+    baseline = np.array([0.85, 0.86, 0.87, 0.86, 0.86, 0.87])  # gaps 1,1,1 and 4,4,4 points
+    strata = np.array(["x", "x", "x", "y", "y", "y"])
+    plain = stats.gap_summary(distill, baseline, seed=2, n_resamples=999)
+    strat = stats.gap_summary(distill, baseline, seed=2, n_resamples=999, strata=strata)
+    assert strat.wilcoxon_p == plain.wilcoxon_p < 0.05
+    assert strat.mean.estimate == pytest.approx(plain.mean.estimate) == pytest.approx(0.025)
+    # constant within each configuration: nothing left to resample once strata are kept
+    assert strat.mean.low == pytest.approx(0.025) and strat.mean.high == pytest.approx(0.025)
+    assert plain.mean.high - plain.mean.low > 0.01
+    assert strat.p_better == (1.0, 1.0, 1.0)
