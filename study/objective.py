@@ -139,13 +139,19 @@ class GracefulStop:
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[GracefulStop]:
-        """Install the handlers (main thread only) and restore the previous ones after."""
+        """Install the handlers (main thread only) and restore the previous ones after.
+
+        A signal the process was started with ignored stays ignored, as Python itself does
+        for SIGINT: a shell starts background jobs (``cmd &`` in a script, ``nohup``) with
+        SIGINT ignored so that Ctrl-C to the script does not reach them.
+        """
         import threading
 
         if threading.current_thread() is not threading.main_thread():
             yield self  # signals cannot be handled here; the caller's handlers stay
             return
         previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {s: h for s, h in previous.items() if h is not signal.SIG_IGN}
         for s in previous:
             signal.signal(s, self._handler)
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -56,6 +57,13 @@ def cli_command() -> list[str]:
     """The installed console script, or the same entry point through the interpreter."""
     script = Path(sys.executable).with_name("distill-study")
     return [str(script)] if script.is_file() else [sys.executable, "-m", "study.cli"]
+
+
+def sigint_as_in_a_terminal() -> None:
+    """``preexec_fn`` for a child that is sent SIGINT: the default disposition, as in a
+    terminal, even when this test process runs as a background job (SIGINT ignored, which a
+    child would inherit and, like Python, keep)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def child_env(**extra) -> dict:

@@ -24,6 +24,7 @@ from tests.reliability.helpers import (
     cli_command,
     load,
     running_with_curves,
+    sigint_as_in_a_terminal,
     sqlite_url,
     wait_for,
 )
@@ -50,7 +51,8 @@ def test_a_stopped_study_is_consistent_and_resumes(tiny_run, sig, workers, to_gr
     url, n = sqlite_url(tiny_run), workers + 1
     cmd = _command(tiny_run, workers)
     proc = subprocess.Popen(cmd, cwd=REPO, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=child_env(), start_new_session=True)
+                            stderr=subprocess.PIPE, env=child_env(), start_new_session=True,
+                            preexec_fn=sigint_as_in_a_terminal)
     try:
         # Mid-trial, with finished work to keep: a trial done, another in its first half.
         def mid_trial():

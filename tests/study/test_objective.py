@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import time
 
 import optuna
 import pytest
@@ -115,6 +116,8 @@ def test_a_signal_mid_trial_fails_it_and_requeues_it(data):
 
         return train_pair(config, data_, seed, on_epoch=hook, device=device)
 
+    # as in a terminal, whatever this test process inherited (a background job ignores it)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     stop = GracefulStop()
     study = optuna.create_study(direction="maximize")
     study.enqueue_trial({"cell": "gru", "lr": 2e-3}, user_attrs={"seed": 77})
@@ -132,6 +135,24 @@ def test_a_signal_mid_trial_fails_it_and_requeues_it(data):
     assert waiting.system_attrs["fixed_params"]["lr"] == 2e-3
     # the handler is gone again: SIGINT is Python's default
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_ignored_signal_stays_ignored():
+    """A study started in the background of a script (SIGINT ignored) is not stopped by the
+    script's Ctrl-C; SIGTERM is still handled."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        stop = GracefulStop()
+        with stop.installed():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) == stop._handler
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            assert not stop.requested
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is not stop._handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_surplus_trial_ends_before_training(data):

@@ -21,7 +21,7 @@ from study.commands import study_cmd
 from study.errors import UsageError
 from study.runner import StudyOptions, run_study
 from tests.reliability.helpers import options as _options
-from tests.reliability.helpers import tiny_space
+from tests.reliability.helpers import sigint_as_in_a_terminal, tiny_space
 
 REPO = Path(__file__).resolve().parents[2]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -211,7 +211,8 @@ def _start(run, name, **kw) -> subprocess.Popen:
             "sys.exit(run_study(StudyOptions.from_json(sys.argv[1])))")
     return subprocess.Popen([sys.executable, "-c", code, spec], cwd=REPO, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            preexec_fn=sigint_as_in_a_terminal)
 
 
 def _wait_for(predicate, timeout=120.0):
