@@ -336,8 +336,11 @@ def header(inputs: ReportInputs, frame: pd.DataFrame) -> Header:
         parts.append(f"{out_of_budget} trials ran with a different budget and are excluded")
     attrs = inputs.study_attrs
     if attrs.get("confirm_from"):
+        other = (f" and on another teacher checkpoint (source {attrs['source_teacher_key'][:12]}"
+                 f", this study {str(attrs.get('teacher_key'))[:12]})"
+                 if attrs.get("source_teacher_key") else "")
         parts.insert(0, f"a confirmation study: the best configurations of study "
-                        f"{attrs['confirm_from']!r}, re-run at this study's budget")
+                        f"{attrs['confirm_from']!r}, re-run at this study's budget{other}")
     return Header(
         study_name=inputs.study_name,
         objective=_objective(inputs),

@@ -117,6 +117,10 @@ class StudyOptions:
         confirm_from: ``study confirm``: the source study whose best configurations this
             study (``name``) re-runs at its own budget (multi-fidelity: explore on a subset,
             confirm on the full train set).
+        source_any_teacher: ``study confirm``: take the source's configurations even when the
+            source was run on another teacher checkpoint of the same data (a teacher
+            re-trained with the same recipe, a bigger teacher); recorded as
+            ``source_teacher_key``, and the report says so.
         keep_weights: save both arms' best-dev weights of every complete trial under
             ``DIR/weights/NAME/`` (``export`` then needs no retraining).
         worker_index: set in worker processes only.
@@ -148,6 +152,7 @@ class StudyOptions:
     replicate_top: int | None = None
     replicate_seeds: int | None = None
     confirm_from: str | None = None
+    source_any_teacher: bool = False
     keep_weights: bool = False
     worker_index: int | None = None
     poll: float = 1.0
@@ -317,8 +322,9 @@ def _study_attrs(storage, name: str) -> dict | None:
     return storage.get_study_user_attrs(study_id)
 
 
-def _resolve_budget(p: Prepared, attrs: dict) -> dict:
-    """The budget of this study: recorded values win; explicit different ones are refused."""
+def _resolve_budget(p: Prepared, attrs: dict, *, same_teacher: bool = True) -> dict:
+    """The budget of this study: recorded values win; explicit different ones are refused, as
+    is a study made on other data (or another teacher, unless ``same_teacher`` is False)."""
     o = p.options
     given = {"objective": o.objective, "epochs": o.epochs,
              "max_train_examples": o.max_train_examples, "seed": o.seed}
@@ -335,12 +341,15 @@ def _resolve_budget(p: Prepared, attrs: dict) -> dict:
             out[key] = attrs[key]
         else:
             out[key] = value if value is not None else defaults[key]
-    for key, value in (("data_key", p.data_key), ("teacher_key", p.teacher_key)):
+    keys = (("data_key", p.data_key), ("teacher_key", p.teacher_key))
+    for key, value in keys if same_teacher else keys[:1]:
         if key in attrs and attrs[key] != value:
+            hint = (" (study confirm: --from-any-teacher takes its configurations anyway)"
+                    if key == "teacher_key" and o.confirm_from == o.name else "")
             raise UsageError(
                 f"study {o.name!r} was run on another {key.replace('_key', '')} "
                 f"({str(attrs[key])[:12]} != {value[:12]} in --run {p.run.path}); use the "
-                f"run it was made with or another --name"
+                f"run it was made with or another --name{hint}"
             )
     return out
 
@@ -449,7 +458,8 @@ def _open_confirm(p: Prepared) -> tuple[optuna.Study, optuna.Study, dict]:
     source = open_study(src_p, create=False, heartbeat=False)
     _check("epochs" in source.user_attrs,
            f"study {o.confirm_from!r} has no recorded budget; run 'distill-study study' first")
-    src_budget = _resolve_budget(src_p, source.user_attrs)  # same data and teacher, or refused
+    # same data and teacher, or refused; another teacher only when asked (and recorded)
+    src_budget = _resolve_budget(src_p, source.user_attrs, same_teacher=not o.source_any_teacher)
     if o.objective is not None and o.objective != src_budget["objective"]:
         raise UsageError(f"study confirm: --objective {o.objective} differs from study "
                          f"{o.confirm_from!r}'s ({src_budget['objective']})")
@@ -465,6 +475,9 @@ def _open_confirm(p: Prepared) -> tuple[optuna.Study, optuna.Study, dict]:
     budget = _resolve_budget(p, study.user_attrs)
     _record_attrs(study, p, budget)
     study.set_user_attr("confirm_from", o.confirm_from)
+    source_teacher = source.user_attrs.get("teacher_key")
+    if source_teacher and source_teacher != p.teacher_key:
+        study.set_user_attr("source_teacher_key", source_teacher)
     return source, study, budget
 
 

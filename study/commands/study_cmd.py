@@ -95,6 +95,10 @@ def register(subparsers) -> None:
                         "configuration (default 1)")
     p.add_argument("--from", dest="source", metavar="STUDY",
                    help="confirm: the study whose best configurations to re-run")
+    p.add_argument("--from-any-teacher", action="store_true",
+                   help="confirm: take the configurations of a --from study that was run on "
+                        "another teacher checkpoint of the same data (e.g. the teacher "
+                        "re-trained with the same recipe); recorded, and said in the report")
     p.set_defaults(func=run)
 
 
@@ -124,8 +128,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.top is not None or args.seeds is not None:
         raise UsageError("--top/--seeds belong to 'distill-study study replicate' or "
                          "'study confirm'")
-    if args.source and args.action != "confirm":
-        raise UsageError("--from belongs to 'distill-study study confirm'")
+    if (args.source or args.from_any_teacher) and args.action != "confirm":
+        raise UsageError("--from and --from-any-teacher belong to 'distill-study study "
+                         "confirm'")
     confirm = args.action == "confirm"
     options = StudyOptions(
         run=args.run,
@@ -151,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         replicate_seeds=(args.seeds if replicate else
                          (1 if args.seeds is None else args.seeds) if confirm else None),
         confirm_from=args.source if confirm else None,
+        source_any_teacher=args.from_any_teacher,
         keep_weights=args.keep_weights or confirm,
     )
     return run_study(options)

@@ -152,8 +152,33 @@ def test_confirm_reruns_the_best_configurations_at_another_budget(tiny_run, caps
         f"sqlite:///{tiny_run}/studies.db")]
     with pytest.raises(UsageError, match="--from STUDY and --top K are required"):
         _cli(["study", "confirm", "--run", str(tiny_run), "--name", "x", "--top", "1"])
-    with pytest.raises(UsageError, match="--from belongs to 'distill-study study confirm'"):
+    with pytest.raises(UsageError, match="--from and --from-any-teacher belong to"):
         _cli(["study", "--run", str(tiny_run), "--name", "x", "--from", "explore"])
+
+
+def test_confirm_from_a_study_on_another_teacher_only_when_asked(tiny_run):
+    """A re-trained teacher (same recipe, other checkpoint) orphans the source study: its
+    configurations are taken only with --from-any-teacher, and the report says so."""
+    assert run_study(options(tiny_run, name="explore", n_trials=2, max_train_examples=60)) == 0
+    source = load(tiny_run, "explore")
+    source.set_user_attr("teacher_key", "0" * 64)  # as made on the earlier teacher
+    argv = ["study", "confirm", "--run", str(tiny_run), "--name", "again", "--from", "explore",
+            "--top", "1", "--max-train-examples", "60"]
+    with pytest.raises(UsageError, match=r"'explore' was run on another teacher \(000000000000 "
+                                         r"!= .*--from-any-teacher takes its configurations"):
+        _cli(argv)
+    assert "again" not in [s.study_name for s in optuna.get_all_study_summaries(
+        f"sqlite:///{tiny_run}/studies.db")]
+    assert _cli([*argv, "--from-any-teacher"]) == 0
+    study = load(tiny_run, "again")
+    assert study.user_attrs["source_teacher_key"] == "0" * 64
+    assert study.user_attrs["teacher_key"] != "0" * 64
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE]
+    from reports import analyze, load_inputs
+
+    note = analyze(load_inputs(tiny_run, None, "again")).header.note
+    assert "re-run at this study's budget and on another teacher checkpoint (source " \
+           "000000000000, this study " in note
 
 
 def test_same_seed_same_parameters_and_metrics(tiny_run):
