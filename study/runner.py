@@ -322,9 +322,11 @@ def _study_attrs(storage, name: str) -> dict | None:
     return storage.get_study_user_attrs(study_id)
 
 
-def _resolve_budget(p: Prepared, attrs: dict, *, same_teacher: bool = True) -> dict:
+def _resolve_budget(p: Prepared, attrs: dict, *, same_teacher: bool = True,
+                    teacher_hint: str = "") -> dict:
     """The budget of this study: recorded values win; explicit different ones are refused, as
-    is a study made on other data (or another teacher, unless ``same_teacher`` is False)."""
+    is a study made on other data (or another teacher, unless ``same_teacher`` is False; the
+    refusal ends with ``teacher_hint``)."""
     o = p.options
     given = {"objective": o.objective, "epochs": o.epochs,
              "max_train_examples": o.max_train_examples, "seed": o.seed}
@@ -344,8 +346,7 @@ def _resolve_budget(p: Prepared, attrs: dict, *, same_teacher: bool = True) -> d
     keys = (("data_key", p.data_key), ("teacher_key", p.teacher_key))
     for key, value in keys if same_teacher else keys[:1]:
         if key in attrs and attrs[key] != value:
-            hint = (" (study confirm: --from-any-teacher takes its configurations anyway)"
-                    if key == "teacher_key" and o.confirm_from == o.name else "")
+            hint = teacher_hint if key == "teacher_key" else ""
             raise UsageError(
                 f"study {o.name!r} was run on another {key.replace('_key', '')} "
                 f"({str(attrs[key])[:12]} != {value[:12]} in --run {p.run.path}); use the "
@@ -459,7 +460,9 @@ def _open_confirm(p: Prepared) -> tuple[optuna.Study, optuna.Study, dict]:
     _check("epochs" in source.user_attrs,
            f"study {o.confirm_from!r} has no recorded budget; run 'distill-study study' first")
     # same data and teacher, or refused; another teacher only when asked (and recorded)
-    src_budget = _resolve_budget(src_p, source.user_attrs, same_teacher=not o.source_any_teacher)
+    src_budget = _resolve_budget(
+        src_p, source.user_attrs, same_teacher=not o.source_any_teacher,
+        teacher_hint=" (study confirm: --from-any-teacher takes its configurations anyway)")
     if o.objective is not None and o.objective != src_budget["objective"]:
         raise UsageError(f"study confirm: --objective {o.objective} differs from study "
                          f"{o.confirm_from!r}'s ({src_budget['objective']})")
