@@ -29,12 +29,15 @@ from tests.reliability.helpers import (
 )
 
 HEARTBEAT, GRACE = 1, 4
+# The victim is taken in its first quarter of epochs, so it cannot finish between the
+# snapshot that picks it and the kill, however fast the machine (a race seen in a CI run).
+EPOCHS = 12
 
 
 @pytest.mark.slow
 def test_a_killed_workers_trial_is_failed_retried_and_nothing_is_lost(tiny_run):
     url, name, n = sqlite_url(tiny_run), "kill", 4
-    spec = options(tiny_run, name=name, n_trials=n, workers=2, epochs=6, max_train_examples=200,
+    spec = options(tiny_run, name=name, n_trials=n, workers=2, epochs=EPOCHS, max_train_examples=200,
                    heartbeat=HEARTBEAT, grace_period=GRACE, pruner="none").to_json()
     code = ("import sys; from study.runner import StudyOptions, run_study; "
             "sys.exit(run_study(StudyOptions.from_json(sys.argv[1])))")
@@ -45,18 +48,21 @@ def test_a_killed_workers_trial_is_failed_retried_and_nothing_is_lost(tiny_run):
         # so there is finished work that must survive.
         def victim():
             # One snapshot of the running trials: a second query could find the trial finished.
-            running = running_with_curves(url, name)
+            running = [t for t in running_with_curves(url, name) or []
+                       if t.user_attrs["epochs_run"] <= EPOCHS // 4]
             if not running or not load(url, name).get_trials(states=FINISHED):
                 return None
             return running[0]
 
         target = wait_for(victim, timeout=180, what="a running trial after a finished one")
-        before = {t.number: (t.state, t.value, t.params)
-                  for t in load(url, name).get_trials(states=FINISHED)}
         pid = int(target.user_attrs["worker"].rsplit(":", 1)[1])
         killed_at = datetime.datetime.now()
         os.kill(pid, signal.SIGKILL)
         t0 = time.monotonic()
+        # finished by the time of the kill (or just after, by the other worker): must survive
+        before = {t.number: (t.state, t.value, t.params)
+                  for t in load(url, name).get_trials(states=FINISHED)}
+        assert target.number not in before, "the victim finished before the kill"
 
         def failed():
             t = load(url, name).trials[target.number]
@@ -91,7 +97,7 @@ def test_a_killed_workers_trial_is_failed_retried_and_nothing_is_lost(tiny_run):
     assert retry.state in FINISHED and retry.params == dead.params
     assert retry.user_attrs["seed"] == dead.user_attrs["seed"]
     assert retry.user_attrs["worker"] != target.user_attrs["worker"]
-    assert retry.user_attrs["epochs_run"] == 6  # it ran in full, not the dead one's curves
+    assert retry.user_attrs["epochs_run"] == EPOCHS  # it ran in full, not the dead one's curves
     assert retry.system_attrs.get("retry_history") == [target.number]
     # the only failure is the killed trial (plus surplus ends, which never trained)
     others = [t.number for t in study.get_trials(states=(TrialState.FAIL,))

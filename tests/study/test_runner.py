@@ -250,13 +250,13 @@ def _wait_for(predicate, timeout=120.0):
     raise AssertionError("timed out")
 
 
-def _running_with_curves(run, name):
+def _running_with_curves(run, name, max_epochs=None):
     try:
         study = load(run, name)
     except KeyError:
         return None
     running = [t for t in study.get_trials(states=(TrialState.RUNNING,))
-               if t.user_attrs.get("epochs_run", 0) >= 1]
+               if 1 <= t.user_attrs.get("epochs_run", 0) <= (max_epochs or 10**9)]
     return running[0] if running else None
 
 
@@ -293,8 +293,9 @@ def test_signal_mid_trial_exits_quickly_and_the_study_resumes(tiny_run, sig):
 
 @pytest.mark.slow
 def test_kill_9_worker_trial_is_retried_and_the_count_is_reached(tiny_run):
-    proc = _start(tiny_run, "kill", n_trials=4, workers=2, epochs=6, max_train_examples=None)
-    victim = _wait_for(lambda: _running_with_curves(tiny_run, "kill"))
+    proc = _start(tiny_run, "kill", n_trials=4, workers=2, epochs=12, max_train_examples=None)
+    # in its first quarter: it cannot finish between this snapshot and the kill
+    victim = _wait_for(lambda: _running_with_curves(tiny_run, "kill", max_epochs=3))
     pid = int(victim.user_attrs["worker"].rsplit(":", 1)[1])
     os.kill(pid, signal.SIGKILL)
     out, err = proc.communicate(timeout=240)
