@@ -449,7 +449,11 @@ def _verdict(s: stats.GapSummary, alpha: float = 0.05) -> str:
 
 def _seed_replicated(frame: pd.DataFrame) -> pd.DataFrame:
     """The used trials (replicates included) of configurations run with two or more seeds."""
+    if "config_id" not in frame:
+        return frame[:0]
     used = frame[frame["used"] & frame["config_id"].notna()]
+    if not len(used):
+        return used
     sizes = used.groupby("config_id")["number"].transform("size")
     return used[sizes >= 2]
 
@@ -747,9 +751,7 @@ def _spread(values: np.ndarray) -> dict:
 
 def _variance_tables(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     metrics = {"distill": "distill_dev", "baseline": "baseline_dev", "gap": "gap"}
-    used = frame[frame["used"] & frame["config_id"].notna()] if "config_id" in frame else frame[:0]
-    sizes = used.groupby("config_id")["number"].transform("size") if len(used) else pd.Series()
-    replicated = used[sizes >= 2] if len(used) else used
+    replicated = _seed_replicated(frame)
     group_rows = []
     rows = []
     for metric, col in metrics.items():

@@ -197,7 +197,6 @@ def gap_summary(
     baseline = np.asarray(baseline, dtype=float)
     gaps = distill - baseline
     n = int(gaps.size)
-    wins = (distill > baseline).astype(float) + 0.5 * (distill == baseline)
     if strata is None:
         def interval(values, statistic):
             return bootstrap_ci(values, statistic, seed=seed, n_resamples=n_resamples)
@@ -207,6 +206,7 @@ def gap_summary(
         def interval(values, statistic):
             return stratified_bootstrap_ci(values, strata, statistic, seed=seed,
                                            n_resamples=n_resamples)
+        wins = (distill > baseline).astype(float) + 0.5 * (distill == baseline)
         better = interval(wins, _half_credit_mean)
     return GapSummary(
         n=n,
@@ -272,6 +272,7 @@ def stratified_bootstrap_ci(
     return Interval(estimate, float(low), float(high))
 
 
+# -- expected maximum after n trials ---------------------------------------------------------
 def expected_max_weights(N: int) -> np.ndarray:
     """Weights ``W[n-1, i-1] = C(i-1, n-1) / C(N, n)`` for ``n, i = 1..N``.
 
