@@ -339,8 +339,12 @@ def header(inputs: ReportInputs, frame: pd.DataFrame) -> Header:
         other = (f" and on another teacher checkpoint (source {attrs['source_teacher_key'][:12]}"
                  f", this study {str(attrs.get('teacher_key'))[:12]})"
                  if attrs.get("source_teacher_key") else "")
+        fixes = attrs.get("confirm_fixes") or {}
+        changed = (" with " + ", ".join(f"{k} = {v}" for k, v in sorted(fixes.items()))
+                   + " in place of their own" if fixes else "")
         parts.insert(0, f"a confirmation study: the best configurations of study "
-                        f"{attrs['confirm_from']!r}, re-run at this study's budget{other}")
+                        f"{attrs['confirm_from']!r}, re-run at this study's budget{changed}"
+                        f"{other}")
     return Header(
         study_name=inputs.study_name,
         objective=_objective(inputs),

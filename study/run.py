@@ -312,6 +312,17 @@ class Run:
             return 0
         return int(json.loads(f.read_text())["factor"])
 
+    @property
+    def augment_key(self) -> str | None:
+        """Hash of the augmented transfer set (its rows and their teacher logits), or None
+        when none was made. A study records it: the same ``augment_factor`` on another set is
+        another experiment."""
+        f = self.path / "augment" / "manifest.json"
+        if not f.is_file():
+            return None
+        files = json.loads(f.read_text()).get("files", {})
+        return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+
     def augmented(self):
         """The teacher-labelled augmented transfer set, or None when none was made."""
         f = self.path / "augment" / "manifest.json"

@@ -260,6 +260,9 @@ def prepare(options: StudyOptions) -> Prepared:
         _check(o.confirm_from != o.name,
                f"--from and --name are both {o.name!r}: confirm into a new study")
         _check(o.replicate_top is not None, "study confirm: --top K is required")
+        _check(not o.ranges, "study confirm: --range does not apply (the source study's "
+                             "configurations are used; --fix NAME=VALUE replaces a parameter "
+                             "of each)")
     devices, workers = _parse_devices(o.devices, o.workers)
 
     run = Run(o.run)  # UsageError when missing
@@ -322,11 +325,18 @@ def _study_attrs(storage, name: str) -> dict | None:
     return storage.get_study_user_attrs(study_id)
 
 
+def _may_augment(space: Space, stored: str | None) -> bool:
+    """Whether trials of this space, or of the recorded one, may train on augmented rows."""
+    spaces = [space] + ([space_from_json(stored)] if stored else [])
+    return any(q.name == "augment_factor" and (q.high or 0) > 0 for sp in spaces for q in sp)
+
+
 def _resolve_budget(p: Prepared, attrs: dict, *, same_teacher: bool = True,
-                    teacher_hint: str = "") -> dict:
+                    same_augment: bool = True, teacher_hint: str = "") -> dict:
     """The budget of this study: recorded values win; explicit different ones are refused, as
     is a study made on other data (or another teacher, unless ``same_teacher`` is False; the
-    refusal ends with ``teacher_hint``)."""
+    refusal ends with ``teacher_hint``; or another augmented set, unless ``same_augment`` is
+    False: ``augment`` made again with other settings changes what ``augment_factor`` means)."""
     o = p.options
     given = {"objective": o.objective, "epochs": o.epochs,
              "max_train_examples": o.max_train_examples, "seed": o.seed}
@@ -343,13 +353,21 @@ def _resolve_budget(p: Prepared, attrs: dict, *, same_teacher: bool = True,
             out[key] = attrs[key]
         else:
             out[key] = value if value is not None else defaults[key]
-    keys = (("data_key", p.data_key), ("teacher_key", p.teacher_key))
-    for key, value in keys if same_teacher else keys[:1]:
+    keys = [("data_key", p.data_key)]
+    if same_teacher:
+        keys.append(("teacher_key", p.teacher_key))
+    if same_augment and _may_augment(p.space, attrs.get("space")):
+        keys.append(("augment_key", p.run.augment_key))
+    for key, value in keys:
         if key in attrs and attrs[key] != value:
             hint = teacher_hint if key == "teacher_key" else ""
+            if key == "augment_key" and not _may_augment((), attrs.get("space")):
+                hint = " (or --fix augment_factor=0: its trials had no augmented rows)"
+            what = ("augmented set" if key == "augment_key"
+                    else key.replace("_key", ""))
             raise UsageError(
-                f"study {o.name!r} was run on another {key.replace('_key', '')} "
-                f"({str(attrs[key])[:12]} != {value[:12]} in --run {p.run.path}); use the "
+                f"study {o.name!r} was run on another {what} "
+                f"({str(attrs[key])[:12]} != {str(value)[:12]} in --run {p.run.path}); use the "
                 f"run it was made with or another --name{hint}"
             )
     return out
@@ -368,6 +386,7 @@ def _record_attrs(study: optuna.Study, p: Prepared, budget: dict) -> None:
             "subset_seed": budget["seed"],
             "data_key": p.data_key,
             "teacher_key": p.teacher_key,
+            "augment_key": p.run.augment_key,
             "dataset": info.get("dataset"),
             "teacher": info.get("teacher"),
             "test_size": int(info.get("sizes", {}).get("test", 0)),
@@ -461,14 +480,22 @@ def _open_confirm(p: Prepared) -> tuple[optuna.Study, optuna.Study, dict]:
            f"study {o.confirm_from!r} has no recorded budget; run 'distill-study study' first")
     # same data and teacher, or refused; another teacher only when asked (and recorded)
     src_budget = _resolve_budget(
-        src_p, source.user_attrs, same_teacher=not o.source_any_teacher,
+        src_p, source.user_attrs, same_teacher=not o.source_any_teacher, same_augment=False,
         teacher_hint=" (study confirm: --from-any-teacher takes its configurations anyway)")
     if o.objective is not None and o.objective != src_budget["objective"]:
         raise UsageError(f"study confirm: --objective {o.objective} differs from study "
                          f"{o.confirm_from!r}'s ({src_budget['objective']})")
+    fixes = confirm_fixes(p)
+    mine = {q.name: q for q in p.space}  # this run's space, the fixes applied and checked
     stored = source.user_attrs.get("space")
     if stored:
         p.space = space_from_json(stored)  # the source's configurations must fit the space
+    # a fixed value replaces the source's range for that parameter
+    p.space = tuple(mine[q.name] if q.name in fixes else q for q in p.space)
+    if existing is not None and existing.get("confirm_fixes", {}) != fixes:
+        raise UsageError(
+            f"study {o.name!r} was made with --fix {_fmt_fixes(existing.get('confirm_fixes', {}))},"
+            f" not {_fmt_fixes(fixes)}; resume with the same --fix or use another --name")
     p.options = dataclasses.replace(o, objective=src_budget["objective"],
                                     epochs=o.epochs or src_budget["epochs"],
                                     seed=src_budget["seed"], pruner="none")
@@ -478,19 +505,34 @@ def _open_confirm(p: Prepared) -> tuple[optuna.Study, optuna.Study, dict]:
     budget = _resolve_budget(p, study.user_attrs)
     _record_attrs(study, p, budget)
     study.set_user_attr("confirm_from", o.confirm_from)
+    if fixes:
+        study.set_user_attr("confirm_fixes", fixes)
     source_teacher = source.user_attrs.get("teacher_key")
     if source_teacher and source_teacher != p.teacher_key:
         study.set_user_attr("source_teacher_key", source_teacher)
     return source, study, budget
 
 
+def confirm_fixes(p: Prepared) -> dict:
+    """``study confirm --fix NAME=VALUE``: the values that replace the source configurations'
+    own (e.g. more augmented copies), as ``{name: value}``; {} without --fix."""
+    names = [text.partition("=")[0].strip() for text in p.options.fixes]
+    by_name = {q.name: q for q in p.space}  # prepare() applied and checked the fixes
+    return {n: by_name[n].value for n in names}
+
+
+def _fmt_fixes(fixes: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(fixes.items())) or "(none)"
+
+
 def _enqueue_confirms(source: optuna.Study, study: optuna.Study, top: int, seeds: int,
-                      out) -> int:
+                      out, fixes: dict | None = None) -> int:
     """Enqueue the ``top`` best configurations of ``source`` with ``seeds`` seeds each.
 
     Configurations are ranked by their mean objective over all their COMPLETE trials in the
     source (seed replicates included); the seeds are the ones the source ran, the first
-    trial's first, then new derived ones when ``seeds`` asks for more. Idempotent.
+    trial's first, then new derived ones when ``seeds`` asks for more; ``fixes`` replace
+    parameters of every configuration. Idempotent.
     """
     complete = [t for t in source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                 if t.values]
@@ -523,12 +565,13 @@ def _enqueue_confirms(source: optuna.Study, study: optuna.Study, top: int, seeds
             attrs = {"seed": seed, "confirm_of": first.number}
             if k:
                 attrs["replicate_of"] = first.number  # one primary row per configuration
-            study.enqueue_trial(dict(first.params), user_attrs=attrs)
+            study.enqueue_trial({**first.params, **(fixes or {})}, user_attrs=attrs)
             added += 1
     means = ", ".join(f"{g[0].number} ({100 * sum(t.values[0] for t in g) / len(g):.1f}"
                       f"{'' if len(g) == 1 else f' over {len(g)} seeds'})" for g in ranked)
+    with_fixes = f", with {_fmt_fixes(fixes)}" if fixes else ""
     print(f"confirm: top {len(ranked)} configuration(s) of study {source.study_name!r} "
-          f"(trials {means}) x {seeds} seed(s); {added} new trial(s) enqueued",
+          f"(trials {means}) x {seeds} seed(s){with_fixes}; {added} new trial(s) enqueued",
           file=out, flush=True)
     return added
 
@@ -736,7 +779,8 @@ def run_study(options: StudyOptions, out=None) -> int:
                 source, study, budget = _open_confirm(p)
                 o = p.options
                 added = _enqueue_confirms(source, study, o.replicate_top,
-                                          o.replicate_seeds or 1, out)
+                                          o.replicate_seeds or 1, out,
+                                          study.user_attrs.get("confirm_fixes", {}))
                 target = _queued_target(study, added, "confirm", out)
                 if target is None:
                     return 0

@@ -78,7 +78,9 @@ def register(subparsers) -> None:
     p.add_argument("--enqueue-original", action="store_true",
                    help="run the original study's configurations first (enqueued once)")
     p.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
-                   help="fix a search-space parameter, e.g. --fix cell=gru (repeatable)")
+                   help="fix a search-space parameter, e.g. --fix cell=gru (repeatable); "
+                        "confirm: replace it in every configuration taken, e.g. --fix "
+                        "augment_factor=4 (recorded, and said in the report)")
     p.add_argument("--range", action="append", default=[], metavar="NAME=LOW:HIGH",
                    help="narrow a parameter inside its default range, e.g. --range "
                         "lr=3e-4:1e-3, or a subset of choices, e.g. --range batch_size=32,64 "
@@ -122,9 +124,11 @@ def run(args: argparse.Namespace) -> int:
     elif args.action == "confirm":
         if args.top is None or not args.source:
             raise UsageError("study confirm: --from STUDY and --top K are required")
+        extra = [flag for flag in extra if flag != "--fix"]
         if extra:
             raise UsageError(f"study confirm: {', '.join(extra)} do not apply (the source "
-                             "study's space and configurations are used)")
+                             "study's configurations are used; --fix NAME=VALUE replaces a "
+                             "parameter of each)")
     elif args.top is not None or args.seeds is not None:
         raise UsageError("--top/--seeds belong to 'distill-study study replicate' or "
                          "'study confirm'")

@@ -181,6 +181,67 @@ def test_confirm_from_a_study_on_another_teacher_only_when_asked(tiny_run):
            "000000000000, this study " in note
 
 
+def test_confirm_fix_replaces_a_parameter_and_a_remade_augmented_set_is_refused(tiny_run,
+                                                                                capsys):
+    """`study confirm --fix augment_factor=2` re-runs the source's configurations with two
+    augmented copies in place of their own 0 (the baseline arm, which never sees them, is
+    the source's to the bit); a study whose trials may use the augmented set refuses to resume
+    on one made again."""
+    from data_prep.augment import AugmentSettings, build_augmented
+    from study.space import Param
+
+    assert run_study(options(tiny_run, name="explore", n_trials=2, max_train_examples=60)) == 0
+    source = load(tiny_run, "explore")
+    assert all(t.params["augment_factor"] == 0 for t in source.trials)
+    assert source.user_attrs["augment_key"] is None
+    build_augmented(tiny_run, AugmentSettings(factor=2, seed=0), device="cpu")
+    space = tuple(Param("augment_factor", "int", 0, 2) if q.name == "augment_factor" else q
+                  for q in options(tiny_run).space)
+    confirm = options(tiny_run, name="more-aug", n_trials=None, max_train_examples=60,
+                      space=space, fixes=["augment_factor=2"], confirm_from="explore",
+                      replicate_top=1, replicate_seeds=1)
+    assert run_study(confirm) == 0
+    assert "with augment_factor=2; 1 new trial(s) enqueued" in capsys.readouterr().out
+    study = load(tiny_run, "more-aug")
+    assert study.user_attrs["confirm_fixes"] == {"augment_factor": 2}
+    (trial,) = study.trials
+    src = min((t for t in source.trials if t.state == TrialState.COMPLETE),
+              key=lambda t: (-t.values[0], t.number))
+    assert trial.params == {**src.params, "augment_factor": 2}
+    assert trial.user_attrs["seed"] == src.user_attrs["seed"]
+    n = 60
+    assert trial.user_attrs["distill"]["sentences_seen"] == 3 * n * trial.user_attrs["epochs_run"]
+    assert trial.user_attrs["baseline"]["sentences_seen"] == n * trial.user_attrs["epochs_run"]
+    assert trial.user_attrs["baseline"]["dev_acc"] == src.user_attrs["baseline"]["dev_acc"]
+    from reports import analyze, load_inputs
+
+    note = analyze(load_inputs(tiny_run, None, "more-aug")).header.note
+    assert "re-run at this study's budget with augment_factor = 2 in place of their own" in note
+
+    # the same study with other fixes, or --range, is refused; a value outside the run's set too
+    with pytest.raises(UsageError, match=r"made with --fix augment_factor=2, not augment_factor=1"):
+        run_study(dataclasses.replace(confirm, fixes=["augment_factor=1"]))
+    with pytest.raises(UsageError, match="--range does not apply"):
+        run_study(dataclasses.replace(confirm, ranges=["lr=1e-4:1e-3"]))
+    with pytest.raises(UsageError, match=r"confirm: --range do not apply .*--fix NAME=VALUE"):
+        _cli(["study", "confirm", "--run", str(tiny_run), "--name", "y", "--from", "explore",
+              "--top", "1", "--fix", "augment_factor=2", "--range", "lr=1e-4:1e-3"])
+    with pytest.raises(UsageError, match="augment_factor=3"):
+        run_study(dataclasses.replace(confirm, name="x", fixes=["augment_factor=3"]))
+
+    # augment made again (another seed): the confirm study, whose trials use it, is refused;
+    # the source, which never used augmented rows, resumes with augment_factor fixed to 0
+    build_augmented(tiny_run, AugmentSettings(factor=2, seed=1), device="cpu")
+    with pytest.raises(UsageError, match=r"'more-aug' was run on another augmented set \("):
+        run_study(dataclasses.replace(confirm, replicate_seeds=2))
+    assert len(load(tiny_run, "more-aug").trials) == 1  # nothing written
+    resume = options(tiny_run, name="explore", n_trials=3, max_train_examples=60, space=space)
+    with pytest.raises(UsageError, match=r"another augmented set .*--fix augment_factor=0"):
+        run_study(resume)
+    assert run_study(dataclasses.replace(resume, fixes=["augment_factor=0"])) == 0
+    assert len(load(tiny_run, "explore").trials) == 3
+
+
 def test_same_seed_same_parameters_and_metrics(tiny_run):
     for name in ("a", "b"):
         assert run_study(options(tiny_run, name=name, seed=11, sampler="random")) == 0
