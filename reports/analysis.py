@@ -18,6 +18,7 @@ Which trials count:
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from collections.abc import Callable
@@ -35,6 +36,8 @@ from reports import stats
 from reports.inputs import ARMS, ReportInputs, quiet_optuna
 
 __all__ = [
+    "Against",
+    "against",
     "Header",
     "PairedComparison",
     "Sensitivity",
@@ -310,6 +313,17 @@ def _requeued(frame: pd.DataFrame) -> int:
     return int(frame["requeued"].astype(bool).sum())
 
 
+def _unaugmented(frame: pd.DataFrame) -> list[int]:
+    """Used trials whose configuration asks for augmented rows that their distill arm did not
+    see (distill sentences seen <= baseline's)."""
+    cols = ("augment_factor", "distill_sentences_seen", "baseline_sentences_seen")
+    if not len(frame) or not all(c in frame.columns for c in cols):
+        return []
+    factor, d, b = (pd.to_numeric(frame[c], errors="coerce") for c in cols)
+    bad = frame["used"] & (factor > 0) & (d <= b)
+    return [int(n) for n in frame.loc[bad, "number"]]
+
+
 def header(inputs: ReportInputs, frame: pd.DataFrame) -> Header:
     """The report header; ``note`` says what is still running and what was left out."""
     counts = {s.name: int((frame["state"] == s.name).sum()) for s in TrialState}
@@ -334,6 +348,13 @@ def header(inputs: ReportInputs, frame: pd.DataFrame) -> Header:
     )
     if out_of_budget:
         parts.append(f"{out_of_budget} trials ran with a different budget and are excluded")
+    unaugmented = _unaugmented(frame)
+    if len(unaugmented):
+        parts.append(
+            f"{len(unaugmented)} trial(s) ({', '.join(map(str, unaugmented))}) ask for "
+            "augment_factor > 0, but their distill arm saw no more sentences than the baseline: "
+            "they trained on no augmented rows (the run had no augmented set when their worker "
+            "loaded its data; the trainer now refuses that), so they measure augment_factor = 0")
     attrs = inputs.study_attrs
     if attrs.get("confirm_from"):
         other = (f" and on another teacher checkpoint (source {attrs['source_teacher_key'][:12]}"
@@ -1539,6 +1560,162 @@ def summary(inputs: ReportInputs, frame: pd.DataFrame, check: TestCheck) -> Summ
     )
 
 
+# -- against another study ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Against:
+    """``report --against OTHER``: this study's trials matched to another study's.
+
+    Two trials match when they ran the same configuration with the same seed, apart from the
+    parameters either study replaced with ``study confirm --fix`` (``ignored``), e.g. the same
+    configurations and seeds with 4 augmented copies instead of 1. Each arm is compared
+    between the studies; the differences are paired (this study − the other).
+
+    Attributes:
+        other: the other study's name.
+        ignored: the parameters allowed to differ between matched trials.
+        pairs: one row per matched pair: both trial numbers, seed, configuration label, each
+            arm's dev and test accuracy and sentences seen in both studies.
+        table: one row per compared quantity: n, means, mean difference with its CI, Wilcoxon
+            p, P(this > other), and how many pairs are exactly equal.
+    """
+
+    available: bool
+    other: str
+    ignored: tuple[str, ...]
+    pairs: pd.DataFrame
+    table: pd.DataFrame
+    method: str
+    conclusion: str
+
+
+_AGAINST_ROWS = (
+    ("distill", "dev", "distill_dev_acc"),
+    ("distill", "test", "distill_test_acc"),
+    ("baseline", "dev", "baseline_dev_acc"),
+    ("baseline", "test", "baseline_test_acc"),
+    ("gap", "dev", "gap"),
+)
+
+
+def _match_keys(inputs: ReportInputs, ignored: set[str]) -> dict[int, tuple[str, object]]:
+    """Trial number -> (configuration without the ignored parameters, seed)."""
+    out = {}
+    for t in inputs.trials:
+        params = {k: v for k, v in t.params.items() if k not in ignored}
+        out[t.number] = (json.dumps(params, sort_keys=True, default=str), t.user_attrs.get("seed"))
+    return out
+
+
+def against(inputs: ReportInputs, frame: pd.DataFrame, other: ReportInputs, *,
+            seed: int = 0, n_resamples: int = 4999) -> Against:
+    """Compare each arm of this study with the same arm of ``other``, matched trial by trial.
+
+    Raises:
+        UsageError: the other study was run on other data (a comparison would be meaningless).
+    """
+    from study.errors import UsageError
+
+    mine, theirs = inputs.study_attrs, other.study_attrs
+    if mine.get("data_key") and theirs.get("data_key") and mine["data_key"] != theirs["data_key"]:
+        raise UsageError(f"--against {other.study_name!r}: that study was run on other data "
+                         f"({str(theirs['data_key'])[:12]} != {str(mine['data_key'])[:12]})")
+    ignored = sorted(set(mine.get("confirm_fixes") or {}) | set(theirs.get("confirm_fixes") or {}))
+    changed = (", ".join(f"{k} = {(mine.get('confirm_fixes') or {}).get(k, 'own')} here, "
+                         f"{(theirs.get('confirm_fixes') or {}).get(k, 'own')} there"
+                         for k in ignored))
+    other_teacher = (mine.get("teacher_key") and theirs.get("teacher_key")
+                     and mine["teacher_key"] != theirs["teacher_key"])
+    method = (
+        f"Trials of this study and of study {other.study_name!r} are matched when they ran the "
+        "same configuration with the same seed"
+        + (f", apart from what `study confirm --fix` replaced ({changed})" if ignored else "")
+        + ". For each arm, the difference (this study − the other) is paired; we report its "
+        "mean with a bootstrap 95% CI (stratified by configuration when a configuration has "
+        "several seeds), the Wilcoxon signed-rank test, P(this > other), and how many pairs are "
+        "exactly equal. An arm the change cannot reach (the baseline never sees the teacher or "
+        "the augmented rows) should be equal to the bit on one machine: a reproducibility "
+        "check. The `gap` row asks whether the change moved distill − baseline. Test numbers "
+        "are each arm's best-dev epoch on the test half: exploratory."
+        + (" The two studies were run on different teacher checkpoints." if other_teacher else "")
+    )
+    other_frame = trial_frame(other)
+    ignore = set(ignored)
+    keys_mine, keys_other = _match_keys(inputs, ignore), _match_keys(other, ignore)
+    used_other = other_frame[other_frame["used"]]
+    index = {}
+    for number in used_other["number"]:
+        index.setdefault(keys_other[int(number)], int(number))
+    rows = []
+    by_number = used_other.set_index("number")
+    for r in frame[frame["used"]].itertuples(index=False):
+        key = keys_mine[int(r.number)]
+        if key not in index:
+            continue
+        o = by_number.loc[index[key]]
+        row = {"number": int(r.number), "other_number": index[key], "seed": key[1],
+               "config": str(key[0])}
+        for arm in ARMS:
+            for col in ("dev", "test_acc", "sentences_seen"):
+                name = f"{arm}_{col}"
+                shown = f"{arm}_dev_acc" if col == "dev" else name
+                row[shown] = getattr(r, name)
+                row[f"other_{shown}"] = o[name]
+        row["gap"] = r.distill_dev - r.baseline_dev
+        row["other_gap"] = o["distill_dev"] - o["baseline_dev"]
+        rows.append(row)
+    pairs = pd.DataFrame(rows)
+    if len(pairs) < 2:
+        return Against(False, other.study_name, tuple(ignored), pairs, pd.DataFrame(), method,
+                       f"Not available: {len(pairs)} matched trial pair(s) with study "
+                       f"{other.study_name!r}; a paired comparison needs at least 2.")
+    # a short label per configuration (its order of first appearance)
+    labels = {c: f"c{i}" for i, c in enumerate(dict.fromkeys(pairs["config"]))}
+    pairs["config"] = pairs["config"].map(labels)
+    strata = pairs["config"].to_numpy() if pairs["config"].duplicated().any() else None
+    table = []
+    for arm, split, col in _AGAINST_ROWS:
+        a = pd.to_numeric(pairs[col], errors="coerce").to_numpy(dtype=float)
+        b = pd.to_numeric(pairs[f"other_{col}"], errors="coerce").to_numpy(dtype=float)
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.sum() < 2:
+            continue
+        s = stats.gap_summary(a[ok], b[ok], seed=seed, n_resamples=n_resamples,
+                              strata=None if strata is None else strata[ok])
+        table.append({"arm": arm, "split": split, "n": s.n, "mean_this": s.mean_distill,
+                      "mean_other": s.mean_baseline, "mean_diff": s.mean.estimate,
+                      "mean_diff_low": s.mean.low, "mean_diff_high": s.mean.high,
+                      "wilcoxon_p": s.wilcoxon_p, "p_this_better": s.p_better.estimate,
+                      "equal": int((a[ok] == b[ok]).sum())})
+    table = pd.DataFrame(table)
+
+    def say(arm: str, split: str) -> str | None:
+        row = table[(table["arm"] == arm) & (table["split"] == split)]
+        if not len(row):
+            return None
+        r = row.iloc[0]
+        iv = stats.Interval(r.mean_diff, r.mean_diff_low, r.mean_diff_high)
+        if r.equal == r.n:
+            return f"equal in all {r.n} pairs"
+        clear = (np.isfinite(iv.low) and (iv.low > 0 or iv.high < 0)
+                 and np.isfinite(r.wilcoxon_p) and r.wilcoxon_p < 0.05)
+        word = ("higher here" if iv.estimate > 0 else "lower here") if clear else \
+            "no difference detectable"
+        return (f"{word}: {_pts(iv.estimate)} points ({_ci_pts(iv)}, Wilcoxon "
+                f"{_p(r.wilcoxon_p)}, n = {r.n}, {r.equal} equal)")
+
+    parts = [f"{len(pairs)} matched pair(s) over {len(labels)} configuration(s) with study "
+             f"{other.study_name!r}" + (f" ({changed})" if ignored else "")]
+    for arm, split, label in (("distill", "dev", "distill arm, dev"),
+                              ("distill", "test", "distill arm, test (exploratory)"),
+                              ("baseline", "dev", "baseline arm, dev"),
+                              ("gap", "dev", "distill − baseline gap, dev")):
+        said = say(arm, split)
+        if said:
+            parts.append(f"{label}: {said}")
+    return Against(True, other.study_name, tuple(ignored), pairs, table, method,
+                   "; ".join(parts) + ".")
+
+
 # -- everything ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Report:
@@ -1554,18 +1731,24 @@ class Report:
     cost: Cost
     trials: pd.DataFrame = field(repr=False)
     inputs: ReportInputs = field(repr=False)
+    against: Against | None = None
 
 
-def analyze(inputs: ReportInputs, *, seed: int = 0, n_resamples: int = 4999) -> Report:
+def analyze(inputs: ReportInputs, *, seed: int = 0, n_resamples: int = 4999,
+            against_inputs: ReportInputs | None = None) -> Report:
     """Compute every section of the report from one snapshot.
 
     Args:
         inputs: from :func:`reports.inputs.load_inputs` or :func:`reports.inputs.inputs_from_study`.
         seed: seed of every bootstrap and of fANOVA's forest, so a report is reproducible.
         n_resamples: bootstrap resamples for the gap statistics.
+        against_inputs: another study's snapshot to compare with, trial by trial
+            (:func:`against`); None for no such section.
     """
     frame = trial_frame(inputs)
     check = test_check(inputs, frame)
+    other = None if against_inputs is None else against(
+        inputs, frame, against_inputs, seed=seed, n_resamples=n_resamples)
     return Report(
         header=header(inputs, frame),
         summary=summary(inputs, frame, check),
@@ -1577,4 +1760,5 @@ def analyze(inputs: ReportInputs, *, seed: int = 0, n_resamples: int = 4999) -> 
         cost=cost(frame),
         trials=frame,
         inputs=inputs,
+        against=other,
     )

@@ -24,9 +24,11 @@ from plotly.subplots import make_subplots
 
 from reports import analysis as A
 from reports.inputs import ARMS, load_inputs, quiet_optuna
+from study.errors import UsageError
 
 __all__ = [
     "SECTIONS",
+    "sections",
     "figures",
     "render_html",
     "render_markdown",
@@ -35,7 +37,8 @@ __all__ = [
     "write_report",
 ]
 
-#: Section id and title, in reading order (ids are the HTML anchors and Report attributes).
+#: Section id and title, in reading order (ids are the HTML anchors and Report attributes);
+#: ``report --against`` adds :func:`sections`' last one.
 SECTIONS = (
     ("summary", "1. Summary: teacher vs best students"),
     ("paired", "2. Paired comparison: does distillation beat the baseline?"),
@@ -45,6 +48,16 @@ SECTIONS = (
     ("test_check", "6. Test set check"),
     ("cost", "7. Cost"),
 )
+
+
+def sections(report: A.Report) -> tuple[tuple[str, str], ...]:
+    """The report's sections: :data:`SECTIONS`, then "against" when it compares two studies."""
+    if report.against is None:
+        return SECTIONS
+    return (*SECTIONS, ("against", f"8. Against study {report.against.other}: the same "
+                                   "configurations and seeds"))
+
+
 _COLORS = {"distill": "#1f77b4", "baseline": "#ff7f0e", "gap": "#2ca02c", "teacher": "#7f7f7f"}
 _HEIGHT = 420
 
@@ -423,7 +436,7 @@ def _timeline_study(inputs) -> optuna.Study | None:
 
 def figures(report: A.Report) -> dict[str, list[tuple[str, go.Figure]]]:
     """Every figure of the report, by section id, each with its HTML div id."""
-    out: dict[str, list[tuple[str, go.Figure]]] = {key: [] for key, _ in SECTIONS}
+    out: dict[str, list[tuple[str, go.Figure]]] = {key: [] for key, _ in sections(report)}
     fig = _summary_figure(report.summary)
     if fig is not None:
         out["summary"].append(("fig-summary", fig))
@@ -501,6 +514,14 @@ def _fmt(value, kind: str) -> str:
 def _kind(col: str) -> str:
     if col.startswith("importance"):
         return "prob"
+    if col.startswith("mean_diff"):
+        return "pts"
+    if col in ("mean_this", "mean_other"):
+        return "pct"
+    if col == "p_this_better":
+        return "prob"
+    if col.endswith("sentences_seen") or col in ("other_number", "equal"):
+        return "int"
     if col in ("wilcoxon_p", "p_value"):
         return "p"
     if col.startswith("p_better") or col in (
@@ -640,7 +661,7 @@ def _section_tables(report: A.Report) -> dict[str, list[tuple[str, str, pd.DataF
         report.test_check,
         report.cost,
     )
-    out: dict[str, list] = {key: [] for key, _ in SECTIONS}
+    out: dict[str, list] = {key: [] for key, _ in sections(report)}
     out["summary"].append(
         ("summary", "Teacher vs best students (best chosen on dev)", report.summary.table)
     )
@@ -699,6 +720,12 @@ def _section_tables(report: A.Report) -> dict[str, list[tuple[str, str, pd.DataF
     out["cost"].append(("cost", "Trials and compute", costs))
     if len(k.workers):
         out["cost"].append(("cost_workers", "Trials per worker", k.workers))
+    a = report.against
+    if a is not None and len(a.table):
+        out["against"].append(("against", f"This study − study {a.other}, per arm", a.table))
+    if a is not None and len(a.pairs):
+        out["against"].append(("against_pairs", "Matched trials (other_: the other study)",
+                                a.pairs))
     return out
 
 
@@ -785,11 +812,12 @@ def render_html(
         + "</table>",
         f"<p>{html.escape(h.note)}</p>",
         "<nav><ol>"
-        + "".join(f"<li><a href='#{key}'>{html.escape(title)}</a></li>" for key, title in SECTIONS)
+        + "".join(f"<li><a href='#{key}'>{html.escape(title)}</a></li>"
+                  for key, title in sections(report))
         + "</ol></nav></header>",
     ]
     tables = _section_tables(report)
-    for key, title in SECTIONS:
+    for key, title in sections(report):
         section = getattr(report, key)
         parts.append(f'<section id="{key}"><h2>{html.escape(title)}</h2>')
         parts.append(f'<p class="method"><b>Method.</b> {html.escape(section.method)}</p>')
@@ -823,7 +851,7 @@ def render_markdown(report: A.Report) -> str:
     lines += [f"- **{k}**: {v}" for k, v in _header_lines(h)]
     lines += ["", f"> {h.note}", ""]
     tables = _section_tables(report)
-    for key, title in SECTIONS:
+    for key, title in sections(report):
         section = getattr(report, key)
         lines += [
             f"## {title}",
@@ -863,6 +891,9 @@ def write_csvs(report: A.Report, out_dir: Path) -> list[Path]:
     }
     tables = _section_tables(report)
     frames["cost"] = next(t for stem, _, t in tables["cost"] if stem == "cost")
+    if report.against is not None:
+        frames["against"] = report.against.table
+        frames["against_pairs"] = report.against.pairs
     for stem, frame in frames.items():
         path = out_dir / f"{stem}.csv"
         frame.to_csv(path, index=False)
@@ -892,6 +923,7 @@ def write_report(
     out_dir: str | Path | None = None,
     *,
     seed: int = 0,
+    against: str | None = None,
 ) -> Path:
     """Load, analyse and render a study's report, replacing ``out_dir`` atomically.
 
@@ -904,6 +936,8 @@ def write_report(
         study_name: the study.
         out_dir: output directory; None for ``DIR/report/NAME``.
         seed: seed of the bootstraps and fANOVA.
+        against: another study in the same storage to compare with, trial by trial (the
+            same configurations and seeds; see :func:`reports.analysis.against`).
 
     Returns:
         Path of the written ``report.html``.
@@ -913,7 +947,12 @@ def write_report(
     """
     inputs = load_inputs(run_dir, storage_url, study_name)
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "report" / study_name
-    report = A.analyze(inputs, seed=seed)
+    other = None
+    if against is not None:
+        if against == study_name:
+            raise UsageError(f"--against {against!r} is the study itself")
+        other = load_inputs(run_dir, storage_url, against)
+    report = A.analyze(inputs, seed=seed, against_inputs=other)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:

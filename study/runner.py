@@ -485,13 +485,14 @@ def _open_confirm(p: Prepared) -> tuple[optuna.Study, optuna.Study, dict]:
     if o.objective is not None and o.objective != src_budget["objective"]:
         raise UsageError(f"study confirm: --objective {o.objective} differs from study "
                          f"{o.confirm_from!r}'s ({src_budget['objective']})")
-    fixes = confirm_fixes(p)
+    fixes = _confirm_fixes(p)
     mine = {q.name: q for q in p.space}  # this run's space, the fixes applied and checked
     stored = source.user_attrs.get("space")
     if stored:
         p.space = space_from_json(stored)  # the source's configurations must fit the space
     # a fixed value replaces the source's range for that parameter
     p.space = tuple(mine[q.name] if q.name in fixes else q for q in p.space)
+    _check_augment_copies(source, o.replicate_top, fixes, _max_augment_factor(p.run))
     if existing is not None and existing.get("confirm_fixes", {}) != fixes:
         raise UsageError(
             f"study {o.name!r} was made with --fix {_fmt_fixes(existing.get('confirm_fixes', {}))},"
@@ -513,7 +514,7 @@ def _open_confirm(p: Prepared) -> tuple[optuna.Study, optuna.Study, dict]:
     return source, study, budget
 
 
-def confirm_fixes(p: Prepared) -> dict:
+def _confirm_fixes(p: Prepared) -> dict:
     """``study confirm --fix NAME=VALUE``: the values that replace the source configurations'
     own (e.g. more augmented copies), as ``{name: value}``; {} without --fix."""
     names = [text.partition("=")[0].strip() for text in p.options.fixes]
@@ -525,6 +526,31 @@ def _fmt_fixes(fixes: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in sorted(fixes.items())) or "(none)"
 
 
+def _ranked_configs(source: optuna.Study, top: int) -> list[list]:
+    """The ``top`` best configurations of ``source``: each a list of its COMPLETE trials
+    (the first trial first, replicates after), ranked by their mean objective."""
+    complete = [t for t in source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.values]
+    _check(bool(complete), f"study {source.study_name!r} has no complete trial to confirm")
+    groups: dict[str, list] = {}
+    for t in complete:
+        groups.setdefault(str(t.user_attrs.get("config_id", t.number)), []).append(t)
+    for g in groups.values():
+        g.sort(key=lambda t: ("replicate_of" in t.user_attrs, t.number))
+    return sorted(groups.values(),
+                  key=lambda g: (-sum(t.values[0] for t in g) / len(g), g[0].number))[:top]
+
+
+def _check_augment_copies(source: optuna.Study, top: int, fixes: dict, copies: int) -> None:
+    """Refuse confirm configurations that ask for more augmented copies than the run holds."""
+    short = [g[0].number for g in _ranked_configs(source, top)
+             if {**g[0].params, **fixes}.get("augment_factor", 0) > copies]
+    _check(not short, f"study confirm: trial(s) {', '.join(map(str, short))} of study "
+                      f"{source.study_name!r} train on augmented rows, and the run's augmented "
+                      f"set holds {copies} copies of train (run 'distill-study augment "
+                      "--factor N' first, or --fix augment_factor=0)")
+
+
 def _enqueue_confirms(source: optuna.Study, study: optuna.Study, top: int, seeds: int,
                       out, fixes: dict | None = None) -> int:
     """Enqueue the ``top`` best configurations of ``source`` with ``seeds`` seeds each.
@@ -534,16 +560,7 @@ def _enqueue_confirms(source: optuna.Study, study: optuna.Study, top: int, seeds
     trial's first, then new derived ones when ``seeds`` asks for more; ``fixes`` replace
     parameters of every configuration. Idempotent.
     """
-    complete = [t for t in source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if t.values]
-    _check(bool(complete), f"study {source.study_name!r} has no complete trial to confirm")
-    groups: dict[str, list] = {}
-    for t in complete:
-        groups.setdefault(str(t.user_attrs.get("config_id", t.number)), []).append(t)
-    for g in groups.values():
-        g.sort(key=lambda t: ("replicate_of" in t.user_attrs, t.number))
-    ranked = sorted(groups.values(),
-                    key=lambda g: (-sum(t.values[0] for t in g) / len(g), g[0].number))[:top]
+    ranked = _ranked_configs(source, top)
     existing = {(int(t.user_attrs["confirm_of"]), int(t.user_attrs.get("seed", -1)))
                 for t in study.get_trials(deepcopy=False)
                 if "confirm_of" in t.user_attrs and t.state != TrialState.FAIL}

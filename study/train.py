@@ -34,6 +34,7 @@ from models.student import Student
 from study.batching import Buckets, Plan, eval_plan, interleave, plan_rng, train_plan
 from study.config import ARMS, TrialConfig
 from study.device import autocast, autocast_dtype
+from study.errors import ArtifactError
 from study.progress import progress as progress_bar
 
 __all__ = [
@@ -356,8 +357,16 @@ def _plans(config: TrialConfig, data: PairData, seed: int, train: Buckets,
     learning-rate schedule knows its exact number of steps."""
     distill, baseline = [], []
     n_aug = 0
-    if augmented is not None and config.augment_factor > 0:
-        n_aug = min(len(augmented), config.augment_factor * len(train))
+    if config.augment_factor > 0:
+        # Never train silently with fewer augmented rows than the configuration says (a worker
+        # started before 'augment' finished once did): the trial fails with this message.
+        held = 0 if augmented is None else len(augmented) // max(1, len(train))
+        if held < config.augment_factor:
+            raise ArtifactError(
+                f"augment_factor={config.augment_factor} needs {config.augment_factor} augmented "
+                f"copies of train; the data holds {held} (run 'distill-study augment --factor "
+                f"{config.augment_factor}' first, or fix augment_factor=0)")
+        n_aug = config.augment_factor * len(train)
     for epoch in range(config.epochs):
         base = train_plan(train, config.batch_size, seed, epoch, stream=_STREAM_TRAIN)
         baseline.append(base)

@@ -50,6 +50,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         help="seed of the bootstrap resampling and fANOVA (default: 0)",
     )
+    parser.add_argument(
+        "--against",
+        default=None,
+        metavar="STUDY",
+        help="also compare with another study in the same storage, trial by trial: the same "
+        "configurations and seeds (apart from what 'study confirm --fix' replaced), each arm "
+        "this study vs that one, e.g. a confirm study with --fix augment_factor=4 against the "
+        "one without",
+    )
     parser.set_defaults(func=run)
 
 
@@ -63,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so `distill-study --help` does not pay for plotly and scipy.
     from reports import write_report
 
-    page = write_report(args.run, args.storage, args.name, args.out, seed=args.seed)
+    page = write_report(args.run, args.storage, args.name, args.out, seed=args.seed,
+                        against=args.against)
     print(page)
     print(f"report.md and csv/ written beside it in {page.parent}", file=sys.stderr)
     return 0

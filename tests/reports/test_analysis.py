@@ -368,3 +368,22 @@ def test_a_confirmation_with_seeds_is_judged_over_its_seeds(gap_mean, verdict):
         assert seeds["mean_gap_low"] > 0.02 and seeds["wilcoxon_p"] < 0.05
     else:
         assert seeds["mean_gap_low"] <= 0 <= seeds["mean_gap_high"] or seeds["wilcoxon_p"] > 0.05
+
+
+def test_trials_that_asked_for_augmented_rows_but_saw_none_are_named():
+    """A configuration with augment_factor > 0 whose distill arm saw no more sentences than
+    its baseline trained without augmented rows: the header says which trials."""
+    inputs = _inputs(SyntheticSpec(n_trials=8, seed=2), teacher=False)
+    used = A.trial_frame(inputs).query("used")["number"].tolist()[:3]
+    trials = [copy.deepcopy(t) for t in inputs.trials]
+    by_number = {t.number: t for t in trials}
+    for number in used:
+        t = by_number[number]
+        t.user_attrs["config"] = {**t.user_attrs.get("config", {}), "augment_factor": 1}
+    by_number[used[2]].user_attrs["distill"]["sentences_seen"] *= 2  # this one saw them
+    inputs = dataclasses.replace(inputs, trials=trials)
+    note = A.header(inputs, A.trial_frame(inputs)).note
+    assert (f"2 trial(s) ({used[0]}, {used[1]}) ask for augment_factor > 0, but their distill "
+            "arm saw no more sentences than the baseline") in note
+    clean = _inputs(SyntheticSpec(n_trials=8, seed=2), teacher=False)
+    assert "ask for augment_factor" not in A.header(clean, A.trial_frame(clean)).note

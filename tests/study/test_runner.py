@@ -199,24 +199,37 @@ def test_confirm_fix_replaces_a_parameter_and_a_remade_augmented_set_is_refused(
                   for q in options(tiny_run).space)
     confirm = options(tiny_run, name="more-aug", n_trials=None, max_train_examples=60,
                       space=space, fixes=["augment_factor=2"], confirm_from="explore",
-                      replicate_top=1, replicate_seeds=1)
+                      replicate_top=2, replicate_seeds=1)
     assert run_study(confirm) == 0
-    assert "with augment_factor=2; 1 new trial(s) enqueued" in capsys.readouterr().out
+    assert "with augment_factor=2; 2 new trial(s) enqueued" in capsys.readouterr().out
     study = load(tiny_run, "more-aug")
     assert study.user_attrs["confirm_fixes"] == {"augment_factor": 2}
-    (trial,) = study.trials
-    src = min((t for t in source.trials if t.state == TrialState.COMPLETE),
-              key=lambda t: (-t.values[0], t.number))
-    assert trial.params == {**src.params, "augment_factor": 2}
-    assert trial.user_attrs["seed"] == src.user_attrs["seed"]
-    n = 60
-    assert trial.user_attrs["distill"]["sentences_seen"] == 3 * n * trial.user_attrs["epochs_run"]
-    assert trial.user_attrs["baseline"]["sentences_seen"] == n * trial.user_attrs["epochs_run"]
-    assert trial.user_attrs["baseline"]["dev_acc"] == src.user_attrs["baseline"]["dev_acc"]
+    sources = {t.number: t for t in source.trials}
+    assert {t.user_attrs["confirm_of"] for t in study.trials} == set(sources)
+    for trial in study.trials:
+        src = sources[trial.user_attrs["confirm_of"]]
+        assert trial.params == {**src.params, "augment_factor": 2}
+        assert trial.user_attrs["seed"] == src.user_attrs["seed"]
+        epochs, n = trial.user_attrs["epochs_run"], 60
+        assert trial.user_attrs["distill"]["sentences_seen"] == 3 * n * epochs
+        assert trial.user_attrs["baseline"]["sentences_seen"] == n * epochs
+        # the baseline never sees augmented rows: the source's to the bit
+        assert trial.user_attrs["baseline"]["dev_acc"] == src.user_attrs["baseline"]["dev_acc"]
     from reports import analyze, load_inputs
+    from reports.render import render_markdown
 
-    note = analyze(load_inputs(tiny_run, None, "more-aug")).header.note
-    assert "re-run at this study's budget with augment_factor = 2 in place of their own" in note
+    report = analyze(load_inputs(tiny_run, None, "more-aug"), n_resamples=199,
+                     against_inputs=load_inputs(tiny_run, None, "explore"))
+    assert "re-run at this study's budget with augment_factor = 2 in place of their own" in \
+        report.header.note
+    a = report.against
+    assert a.available and a.ignored == ("augment_factor",) and len(a.pairs) == 2
+    rows = a.table.set_index(["arm", "split"])
+    assert rows.loc[("baseline", "dev"), "equal"] == 2
+    assert (a.pairs["distill_sentences_seen"] == 3 * a.pairs["other_distill_sentences_seen"]).all()
+    assert "baseline arm, dev: equal in all 2 pairs" in a.conclusion
+    assert "augment_factor = 2 here, own there" in a.method
+    assert "## 8. Against study explore" in render_markdown(report)
 
     # the same study with other fixes, or --range, is refused; a value outside the run's set too
     with pytest.raises(UsageError, match=r"made with --fix augment_factor=2, not augment_factor=1"):
@@ -234,12 +247,22 @@ def test_confirm_fix_replaces_a_parameter_and_a_remade_augmented_set_is_refused(
     build_augmented(tiny_run, AugmentSettings(factor=2, seed=1), device="cpu")
     with pytest.raises(UsageError, match=r"'more-aug' was run on another augmented set \("):
         run_study(dataclasses.replace(confirm, replicate_seeds=2))
-    assert len(load(tiny_run, "more-aug").trials) == 1  # nothing written
+    assert len(load(tiny_run, "more-aug").trials) == 2  # nothing written
     resume = options(tiny_run, name="explore", n_trials=3, max_train_examples=60, space=space)
     with pytest.raises(UsageError, match=r"another augmented set .*--fix augment_factor=0"):
         run_study(resume)
     assert run_study(dataclasses.replace(resume, fixes=["augment_factor=0"])) == 0
     assert len(load(tiny_run, "explore").trials) == 3
+
+    # configurations that need more augmented copies than the run holds are refused up front
+    import shutil
+
+    shutil.rmtree(tiny_run / "augment")
+    with pytest.raises(UsageError, match=r"trial\(s\) .* train on augmented rows, and the run's "
+                                         r"augmented set holds 0 copies"):
+        run_study(dataclasses.replace(confirm, name="short"))
+    assert "short" not in [s.study_name for s in optuna.get_all_study_summaries(
+        f"sqlite:///{tiny_run}/studies.db")]
 
 
 def test_same_seed_same_parameters_and_metrics(tiny_run):

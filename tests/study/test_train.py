@@ -13,6 +13,7 @@ import study.train as train_mod
 from data_prep.tokenized import TokenizedSplit
 from models.student import Student
 from study.config import TrialConfig
+from study.errors import ArtifactError
 from study.train import PairData, train_arm, train_pair
 
 # Synthetic paired-trial data: a tiny vocabulary where token 5 means "positive".
@@ -49,7 +50,7 @@ def teacher_logits(split: TokenizedSplit) -> np.ndarray:
 def pair_data() -> PairData:
     torch.manual_seed(0)
     train, dev, test = make_split("train", 160, 1), make_split("dev", 48, 2), make_split("test", 40, 3)
-    aug = make_split("augmented", 120, 4, labelled=False)
+    aug = make_split("augmented", 320, 4, labelled=False)  # two copies of train
     return PairData(
         train, dev, test, teacher_logits(train), teacher_logits(dev), torch.randn(VOCAB, DIM), 0,
         augmented=aug, augmented_logits=teacher_logits(aug),
@@ -135,11 +136,23 @@ def test_augmented_rows_reach_the_distill_arm_only(monkeypatch, pair_data):
     distill, baseline = _spy_run(monkeypatch, config, pair_data)
     n_train = len(pair_data.train)
     assert sum(len(b) for b, _ in baseline) == n_train
-    assert sum(len(d) for d, _ in distill) == n_train + min(n_train, len(pair_data.augmented))
+    assert sum(len(d) for d, _ in distill) == 2 * n_train
     # the training-split batches keep the baseline's order; augmented ones sit in between
     base = [b for b, _ in baseline]
     it = iter(d for d, _ in distill)
     assert all(any(torch.equal(b, d) for d in it) for b in base)
+
+
+def test_more_augmented_copies_than_the_data_holds_are_refused(pair_data):
+    """A configuration never trains silently on fewer augmented rows than it asks for."""
+    with pytest.raises(ArtifactError, match=r"augment_factor=3 needs 3 augmented copies of "
+                                            r"train; the data holds 2 \(run 'distill-study "
+                                            r"augment --factor 3' first"):
+        train_pair(dataclasses.replace(TINY, augment_factor=3, epochs=1), pair_data, seed=0)
+    bare = dataclasses.replace(pair_data, augmented=None, augmented_logits=None)
+    with pytest.raises(ArtifactError, match="the data holds 0"):
+        train_pair(dataclasses.replace(TINY, augment_factor=1, epochs=1), bare, seed=0)
+    train_pair(dataclasses.replace(TINY, augment_factor=0, epochs=1), bare, seed=0)
 
 
 def test_result_fields_and_callback(pair_data):
