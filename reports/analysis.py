@@ -469,7 +469,23 @@ def _verdict(s: stats.GapSummary, alpha: float = 0.05) -> str:
         return f"distillation beats the baseline by {body}"
     if significant:
         return f"distillation trails the baseline by {body}"
+    if _too_few_to_test(s.mean, s.n, alpha):
+        return f"{_too_few(s.n)}: mean gap {body}"
     return f"no difference detectable: mean gap {body}"
+
+
+def _too_few_to_test(iv: stats.Interval, n: int, alpha: float = 0.05) -> bool:
+    """The bootstrap interval is clear of zero but ``n`` pairs are too few for the signed-rank
+    test ever to agree: a direction the data suggest and cannot yet confirm."""
+    clear = np.isfinite(iv.low) and (iv.low > 0 or iv.high < 0)
+    return bool(clear and n >= 1 and not stats.wilcoxon_min_p(n) < alpha)
+
+
+def _too_few(n: int) -> str:
+    smallest = stats.wilcoxon_min_p(n)
+    test = (f"the signed-rank test's smallest p with {n} pairs is {smallest:.3g}"
+            if np.isfinite(smallest) else "the signed-rank test needs at least 2 pairs")
+    return f"too few pairs to decide (the bootstrap interval is clear of zero, but {test})"
 
 
 def _seed_replicated(frame: pd.DataFrame) -> pd.DataFrame:
@@ -517,6 +533,9 @@ def paired_comparison(
         "as the replicates, so its interval comes from a bootstrap stratified by configuration "
         "(Davison & Hinkley 1997) and its Wilcoxon test is conditional on the configurations; "
         "with a handful of seeds the bootstrap interval is narrow, so read it with the test. "
+        "A difference is claimed when both the interval excludes zero and Wilcoxon p < 0.05; "
+        "with 5 pairs or fewer the test cannot reach 0.05 whatever the data (its smallest p is "
+        "2/2^n), so an interval clear of zero is then reported as too few pairs to decide. "
         "Subgroup p-values are not corrected for multiple comparisons."
     )
     used = frame[frame["primary"]]
@@ -1699,7 +1718,7 @@ def against(inputs: ReportInputs, frame: pd.DataFrame, other: ReportInputs, *,
         clear = (np.isfinite(iv.low) and (iv.low > 0 or iv.high < 0)
                  and np.isfinite(r.wilcoxon_p) and r.wilcoxon_p < 0.05)
         word = ("higher here" if iv.estimate > 0 else "lower here") if clear else \
-            "no difference detectable"
+            _too_few(r.n) if _too_few_to_test(iv, r.n) else "no difference detectable"
         return (f"{word}: {_pts(iv.estimate)} points ({_ci_pts(iv)}, Wilcoxon "
                 f"{_p(r.wilcoxon_p)}, n = {r.n}, {r.equal} equal)")
 

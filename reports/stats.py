@@ -152,6 +152,12 @@ def wilcoxon_p(gaps: np.ndarray) -> float:
         return float(stats.wilcoxon(gaps, zero_method="pratt").pvalue)
 
 
+def wilcoxon_min_p(n: int) -> float:
+    """The smallest two-sided p :func:`wilcoxon_p` can give with ``n`` pairs (all gaps of one
+    sign, no ties): 2 / 2**n for small n, so n <= 5 pairs can never reach p < 0.05."""
+    return wilcoxon_p(np.arange(1, n + 1, dtype=float)) if n >= 2 else float("nan")
+
+
 def _half_credit_mean(wins: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.mean(wins, axis=axis)
 

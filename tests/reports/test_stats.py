@@ -185,3 +185,10 @@ def test_gap_summary_with_strata_changes_intervals_not_the_test():
     assert strat.mean.low == pytest.approx(0.025) and strat.mean.high == pytest.approx(0.025)
     assert plain.mean.high - plain.mean.low > 0.01
     assert strat.p_better == (1.0, 1.0, 1.0)
+
+
+@pytest.mark.parametrize(("n", "smallest"), [(2, 0.5), (4, 0.125), (5, 0.0625), (6, 0.03125)])
+def test_the_smallest_signed_rank_p_a_number_of_pairs_can_give(n, smallest):
+    assert stats.wilcoxon_min_p(n) == pytest.approx(smallest)
+    # and it is attained: n gaps of one sign
+    assert stats.wilcoxon_p(np.linspace(0.01, 0.02, n)) == pytest.approx(smallest)
