@@ -793,6 +793,19 @@ def _spread(values: np.ndarray) -> dict:
     }
 
 
+def _seed_test(grp: pd.DataFrame, metric: str) -> np.ndarray:
+    """Test accuracies (or test gaps) of one configuration's seeds; empty unless every seed
+    has them, so a mean is never over a subset of the seeds."""
+    cols = ["distill_test_acc", "baseline_test_acc"] if metric == "gap" \
+        else [f"{metric}_test_acc"]
+    if any(c not in grp for c in cols):
+        return np.array([])
+    values = grp[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    if not np.isfinite(values).all():
+        return np.array([])
+    return values[:, 0] - values[:, 1] if metric == "gap" else values[:, 0]
+
+
 def _variance_tables(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     metrics = {"distill": "distill_dev", "baseline": "baseline_dev", "gap": "gap"}
     replicated = _seed_replicated(frame)
@@ -807,6 +820,7 @@ def _variance_tables(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             within_ss += float(((v - v.mean()) ** 2).sum())
             within_df += v.size - 1
             ranges.append(float(v.max() - v.min()))
+            test = _seed_test(grp, metric)
             group_rows.append(
                 {
                     "metric": metric,
@@ -817,6 +831,10 @@ def _variance_tables(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
                     "max": float(v.max()),
                     "range": float(v.max() - v.min()),
                     "std": float(v.std(ddof=1)),
+                    # the same seeds on the test half: exploratory, never used to choose
+                    "test_mean": float(test.mean()) if test.size else np.nan,
+                    "test_min": float(test.min()) if test.size else np.nan,
+                    "test_max": float(test.max()) if test.size else np.nan,
                 }
             )
         pooled = math.sqrt(within_ss / within_df) if within_df else np.nan
@@ -849,7 +867,10 @@ def sensitivity(
         "with target = distill accuracy, baseline accuracy and gap. The spread of dev accuracy "
         "across the study (range, IQR, std) is set against its spread across seeds of one "
         "configuration (trials sharing config_id, from `study replicate`): the seed share is "
-        "pooled within-configuration variance over study variance (Reimers & Gurevych 2017)."
+        "pooled within-configuration variance over study variance (Reimers & Gurevych 2017). "
+        "The replicated configurations' table also gives the same seeds' test accuracy "
+        "(`test_mean`, `test_min`, `test_max`; each arm's best-dev epoch): exploratory, never "
+        "used to choose, and the seed-averaged view of how a configuration does on unseen data."
     )
     n = int(frame["primary"].sum())
     objective = _objective(inputs)

@@ -557,6 +557,9 @@ def _kind(col: str) -> str:
             "range",
             "mean_distill",
             "mean_baseline",
+            "test_mean",
+            "test_min",
+            "test_max",
         )
         or col.startswith(("study_", "seed_range", "seed_std"))
     ):

@@ -184,6 +184,32 @@ def test_variance_decomposition_matches_grouped_replicates(planted):
     assert v.loc["baseline", "study_iqr"] == pytest.approx(q75 - q25)
 
 
+def test_replicated_configurations_carry_their_seeds_test_accuracy(planted):
+    _, _, report = planted
+    g = report.sensitivity.seed_groups
+    frame = report.trials
+    used = frame[frame["used"]]
+    groups = used.groupby("config_id").filter(lambda x: len(x) >= 2).groupby("config_id")
+    for config_id, grp in groups:
+        rows = g[g["config_id"] == config_id].set_index("metric")
+        for arm in ("distill", "baseline"):
+            test = grp[f"{arm}_test_acc"].astype(float)
+            assert rows.loc[arm, "test_mean"] == pytest.approx(test.mean())
+            assert rows.loc[arm, "test_min"] == pytest.approx(test.min())
+            assert rows.loc[arm, "test_max"] == pytest.approx(test.max())
+        gap = grp["distill_test_acc"].astype(float) - grp["baseline_test_acc"].astype(float)
+        assert rows.loc["gap", "test_mean"] == pytest.approx(gap.mean())
+    # A seed without a test accuracy leaves the configuration's test columns empty, never a
+    # mean over some of its seeds.
+    config_id, grp = next(iter(groups))
+    frame = frame.copy()
+    frame.loc[grp.index[0], "distill_test_acc"] = None
+    rows = A._variance_tables(frame)[1]
+    rows = rows[rows["config_id"] == config_id].set_index("metric")
+    assert np.isnan(rows.loc["distill", "test_mean"]) and np.isnan(rows.loc["gap", "test_mean"])
+    assert np.isfinite(rows.loc["baseline", "test_mean"])
+
+
 def test_seed_spread_estimates_the_planted_seed_noise():
     spec = SyntheticSpec(
         n_trials=12,
