@@ -459,12 +459,7 @@ def _verdict(s: stats.GapSummary, alpha: float = 0.05) -> str:
         f"P(distill > baseline) = {s.p_better.estimate:.2f}, 95% CI "
         f"{s.p_better.low:.2f}–{s.p_better.high:.2f}; n = {s.n})"
     )
-    significant = (
-        np.isfinite(s.mean.low)
-        and (s.mean.low > 0 or s.mean.high < 0)
-        and np.isfinite(s.wilcoxon_p)
-        and s.wilcoxon_p < alpha
-    )
+    significant = _clear_of_zero(s.mean) and np.isfinite(s.wilcoxon_p) and s.wilcoxon_p < alpha
     if significant and s.mean.estimate > 0:
         return f"distillation beats the baseline by {body}"
     if significant:
@@ -474,11 +469,14 @@ def _verdict(s: stats.GapSummary, alpha: float = 0.05) -> str:
     return f"no difference detectable: mean gap {body}"
 
 
+def _clear_of_zero(iv: stats.Interval) -> bool:
+    return bool(np.isfinite(iv.low) and (iv.low > 0 or iv.high < 0))
+
+
 def _too_few_to_test(iv: stats.Interval, n: int, alpha: float = 0.05) -> bool:
     """The bootstrap interval is clear of zero but ``n`` pairs are too few for the signed-rank
     test ever to agree: a direction the data suggest and cannot yet confirm."""
-    clear = np.isfinite(iv.low) and (iv.low > 0 or iv.high < 0)
-    return bool(clear and n >= 1 and not stats.wilcoxon_min_p(n) < alpha)
+    return _clear_of_zero(iv) and n >= 1 and not stats.wilcoxon_min_p(n) < alpha
 
 
 def _too_few(n: int) -> str:
@@ -1736,8 +1734,7 @@ def against(inputs: ReportInputs, frame: pd.DataFrame, other: ReportInputs, *,
         iv = stats.Interval(r.mean_diff, r.mean_diff_low, r.mean_diff_high)
         if r.equal == r.n:
             return f"equal in all {r.n} pairs"
-        clear = (np.isfinite(iv.low) and (iv.low > 0 or iv.high < 0)
-                 and np.isfinite(r.wilcoxon_p) and r.wilcoxon_p < 0.05)
+        clear = _clear_of_zero(iv) and np.isfinite(r.wilcoxon_p) and r.wilcoxon_p < 0.05
         word = ("higher here" if iv.estimate > 0 else "lower here") if clear else \
             _too_few(r.n) if _too_few_to_test(iv, r.n) else "no difference detectable"
         return (f"{word}: {_pts(iv.estimate)} points ({_ci_pts(iv)}, Wilcoxon "
