@@ -34,6 +34,7 @@ from scipy import stats as sps
 
 from reports import stats
 from reports.inputs import ARMS, ReportInputs, quiet_optuna
+from study.errors import UsageError
 
 __all__ = [
     "Against",
@@ -459,27 +460,29 @@ def _verdict(s: stats.GapSummary, alpha: float = 0.05) -> str:
         f"P(distill > baseline) = {s.p_better.estimate:.2f}, 95% CI "
         f"{s.p_better.low:.2f}–{s.p_better.high:.2f}; n = {s.n})"
     )
-    significant = _clear_of_zero(s.mean) and np.isfinite(s.wilcoxon_p) and s.wilcoxon_p < alpha
-    if significant and s.mean.estimate > 0:
+    judged = _judge(s.mean, s.wilcoxon_p, s.n, alpha)
+    if judged == "higher":
         return f"distillation beats the baseline by {body}"
-    if significant:
+    if judged == "lower":
         return f"distillation trails the baseline by {body}"
-    if _too_few_to_test(s.mean, s.n, alpha):
-        return f"{_too_few(s.n)}: mean gap {body}"
-    return f"no difference detectable: mean gap {body}"
+    return f"{_undecided(judged, s.n)}: mean gap {body}"
 
 
-def _clear_of_zero(iv: stats.Interval) -> bool:
-    return bool(np.isfinite(iv.low) and (iv.low > 0 or iv.high < 0))
+def _judge(iv: stats.Interval, wilcoxon_p: float, n: int, alpha: float = 0.05) -> str:
+    """"higher" or "lower" when the bootstrap interval is clear of zero and the signed-rank test
+    agrees; "too_few" when the interval is clear but ``n`` pairs are too few for the test ever
+    to agree (a direction the data suggest and cannot yet confirm); else "none"."""
+    if not (np.isfinite(iv.low) and (iv.low > 0 or iv.high < 0)):
+        return "none"
+    if np.isfinite(wilcoxon_p) and wilcoxon_p < alpha:
+        return "higher" if iv.estimate > 0 else "lower"
+    return "too_few" if n >= 1 and not stats.wilcoxon_min_p(n) < alpha else "none"
 
 
-def _too_few_to_test(iv: stats.Interval, n: int, alpha: float = 0.05) -> bool:
-    """The bootstrap interval is clear of zero but ``n`` pairs are too few for the signed-rank
-    test ever to agree: a direction the data suggest and cannot yet confirm."""
-    return _clear_of_zero(iv) and n >= 1 and not stats.wilcoxon_min_p(n) < alpha
-
-
-def _too_few(n: int) -> str:
+def _undecided(judged: str, n: int) -> str:
+    """The words for a :func:`_judge` verdict that claims no difference."""
+    if judged != "too_few":
+        return "no difference detectable"
     smallest = stats.wilcoxon_min_p(n)
     test = (f"the signed-rank test's smallest p with {n} pairs is {smallest:.3g}"
             if np.isfinite(smallest) else "the signed-rank test needs at least 2 pairs")
@@ -1651,8 +1654,6 @@ def against(inputs: ReportInputs, frame: pd.DataFrame, other: ReportInputs, *,
     Raises:
         UsageError: the other study was run on other data (a comparison would be meaningless).
     """
-    from study.errors import UsageError
-
     mine, theirs = inputs.study_attrs, other.study_attrs
     if mine.get("data_key") and theirs.get("data_key") and mine["data_key"] != theirs["data_key"]:
         raise UsageError(f"--against {other.study_name!r}: that study was run on other data "
@@ -1734,9 +1735,8 @@ def against(inputs: ReportInputs, frame: pd.DataFrame, other: ReportInputs, *,
         iv = stats.Interval(r.mean_diff, r.mean_diff_low, r.mean_diff_high)
         if r.equal == r.n:
             return f"equal in all {r.n} pairs"
-        clear = _clear_of_zero(iv) and np.isfinite(r.wilcoxon_p) and r.wilcoxon_p < 0.05
-        word = ("higher here" if iv.estimate > 0 else "lower here") if clear else \
-            _too_few(r.n) if _too_few_to_test(iv, r.n) else "no difference detectable"
+        judged = _judge(iv, r.wilcoxon_p, r.n)
+        word = f"{judged} here" if judged in ("higher", "lower") else _undecided(judged, r.n)
         return (f"{word}: {_pts(iv.estimate)} points ({_ci_pts(iv)}, Wilcoxon "
                 f"{_p(r.wilcoxon_p)}, n = {r.n}, {r.equal} equal)")
 
