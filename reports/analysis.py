@@ -1616,8 +1616,14 @@ class Against:
         ignored: the parameters allowed to differ between matched trials.
         pairs: one row per matched pair: both trial numbers, seed, configuration label, each
             arm's dev and test accuracy and sentences seen in both studies.
-        table: one row per compared quantity: n, means, mean difference with its CI, Wilcoxon
-            p, P(this > other), and how many pairs are exactly equal.
+        table: one row per compared quantity (this study's ``arm`` against the other's
+            ``other_arm``, on ``split``): n, means, mean difference with its CI, Wilcoxon p,
+            P(this > other), how many pairs are exactly equal, and the compute behind each
+            side (``sentences_ratio``: this side's sentences seen over the other's, median over
+            the pairs; ``equal_compute``: both sides saw as many sentences in every pair). Rows
+            with ``arm != other_arm`` set one study's distill arm against the other's baseline
+            arm: with ``equal_compute``, the comparison at equal compute that a same-study pair
+            cannot give when the distill arm sees augmented rows.
     """
 
     available: bool
@@ -1629,13 +1635,22 @@ class Against:
     conclusion: str
 
 
+#: (this study's arm, the other study's arm, split): same-arm rows, the gap, then cross-arm rows
 _AGAINST_ROWS = (
-    ("distill", "dev", "distill_dev_acc"),
-    ("distill", "test", "distill_test_acc"),
-    ("baseline", "dev", "baseline_dev_acc"),
-    ("baseline", "test", "baseline_test_acc"),
-    ("gap", "dev", "gap"),
+    ("distill", "distill", "dev"),
+    ("distill", "distill", "test"),
+    ("baseline", "baseline", "dev"),
+    ("baseline", "baseline", "test"),
+    ("gap", "gap", "dev"),
+    ("distill", "baseline", "dev"),
+    ("distill", "baseline", "test"),
+    ("baseline", "distill", "dev"),
+    ("baseline", "distill", "test"),
 )
+
+
+def _against_column(arm: str, split: str) -> str:
+    return "gap" if arm == "gap" else f"{arm}_{split}_acc"
 
 
 def _match_keys(inputs: ReportInputs, ignored: set[str]) -> dict[int, tuple[str, object]]:
@@ -1664,6 +1679,9 @@ def against(inputs: ReportInputs, frame: pd.DataFrame, other: ReportInputs, *,
                          for k in ignored))
     other_teacher = (mine.get("teacher_key") and theirs.get("teacher_key")
                      and mine["teacher_key"] != theirs["teacher_key"])
+    budgets = [f"{what} {mine.get(key)} here, {theirs.get(key)} there"
+               for key, what in (("epochs", "epochs"), ("max_train_examples", "train examples"))
+               if key in mine and key in theirs and mine.get(key) != theirs.get(key)]
     method = (
         f"Trials of this study and of study {other.study_name!r} are matched when they ran the "
         "same configuration with the same seed"
@@ -1673,8 +1691,14 @@ def against(inputs: ReportInputs, frame: pd.DataFrame, other: ReportInputs, *,
         "several seeds), the Wilcoxon signed-rank test, P(this > other), and how many pairs are "
         "exactly equal. An arm the change cannot reach (the baseline never sees the teacher or "
         "the augmented rows) should be equal to the bit on one machine: a reproducibility "
-        "check. The `gap` row asks whether the change moved distill − baseline. Test numbers "
-        "are each arm's best-dev epoch on the test half: exploratory."
+        "check. The `gap` row asks whether the change moved distill − baseline. The rows "
+        "whose `arm` and `other_arm` differ set one study's distill arm against the other's "
+        "baseline arm, matched the same way; `sentences_ratio` is the sentences seen by this "
+        "side over the other's (median over the pairs), and `equal_compute` marks rows where "
+        "both sides saw as many sentences in every pair: the comparison at equal compute "
+        "(e.g. a distill arm on augmented rows against a baseline trained for as many more "
+        "epochs). Test numbers are each arm's best-dev epoch on the test half: exploratory."
+        + (f" The studies' budgets differ ({'; '.join(budgets)})." if budgets else "")
         + (" The two studies were run on different teacher checkpoints." if other_teacher else "")
     )
     other_frame = trial_frame(other)
@@ -1711,24 +1735,42 @@ def against(inputs: ReportInputs, frame: pd.DataFrame, other: ReportInputs, *,
     labels = {c: f"c{i}" for i, c in enumerate(dict.fromkeys(pairs["config"]))}
     pairs["config"] = pairs["config"].map(labels)
     strata = pairs["config"].to_numpy() if pairs["config"].duplicated().any() else None
+    def seen(arm: str, prefix: str) -> np.ndarray:
+        if arm == "gap":
+            return np.full(len(pairs), np.nan)
+        return pd.to_numeric(pairs[f"{prefix}{arm}_sentences_seen"],
+                             errors="coerce").to_numpy(dtype=float)
+
     table = []
-    for arm, split, col in _AGAINST_ROWS:
-        a = pd.to_numeric(pairs[col], errors="coerce").to_numpy(dtype=float)
-        b = pd.to_numeric(pairs[f"other_{col}"], errors="coerce").to_numpy(dtype=float)
+    for arm, other_arm, split in _AGAINST_ROWS:
+        a = pd.to_numeric(pairs[_against_column(arm, split)],
+                          errors="coerce").to_numpy(dtype=float)
+        b = pd.to_numeric(pairs[f"other_{_against_column(other_arm, split)}"],
+                          errors="coerce").to_numpy(dtype=float)
         ok = np.isfinite(a) & np.isfinite(b)
         if ok.sum() < 2:
             continue
         s = stats.gap_summary(a[ok], b[ok], seed=seed, n_resamples=n_resamples,
                               strata=None if strata is None else strata[ok])
-        table.append({"arm": arm, "split": split, "n": s.n, "mean_this": s.mean_distill,
-                      "mean_other": s.mean_baseline, "mean_diff": s.mean.estimate,
-                      "mean_diff_low": s.mean.low, "mean_diff_high": s.mean.high,
-                      "wilcoxon_p": s.wilcoxon_p, "p_this_better": s.p_better.estimate,
-                      "equal": int((a[ok] == b[ok]).sum())})
+        n_this, n_other = seen(arm, "")[ok], seen(other_arm, "other_")[ok]
+        known = bool(np.isfinite(n_this).all() and np.isfinite(n_other).all()
+                     and (n_other > 0).all())
+        table.append({"arm": arm, "other_arm": other_arm, "split": split, "n": s.n,
+                      "mean_this": s.mean_distill, "mean_other": s.mean_baseline,
+                      "mean_diff": s.mean.estimate, "mean_diff_low": s.mean.low,
+                      "mean_diff_high": s.mean.high, "wilcoxon_p": s.wilcoxon_p,
+                      "p_this_better": s.p_better.estimate,
+                      "equal": int((a[ok] == b[ok]).sum()),
+                      "sentences_ratio": (float(np.median(n_this / n_other)) if known
+                                          else np.nan),
+                      "equal_compute": known and bool((n_this == n_other).all())})
     table = pd.DataFrame(table)
 
-    def say(arm: str, split: str) -> str | None:
-        row = table[(table["arm"] == arm) & (table["split"] == split)]
+    def say(arm: str, other_arm: str, split: str) -> str | None:
+        if not len(table):
+            return None
+        row = table[(table["arm"] == arm) & (table["other_arm"] == other_arm)
+                    & (table["split"] == split)]
         if not len(row):
             return None
         r = row.iloc[0]
@@ -1746,9 +1788,19 @@ def against(inputs: ReportInputs, frame: pd.DataFrame, other: ReportInputs, *,
                               ("distill", "test", "distill arm, test (exploratory)"),
                               ("baseline", "dev", "baseline arm, dev"),
                               ("gap", "dev", "distill − baseline gap, dev")):
-        said = say(arm, split)
+        said = say(arm, arm, split)
         if said:
             parts.append(f"{label}: {said}")
+    # one study's distill arm against the other's baseline, where both saw as many sentences
+    for arm, other_arm in (("distill", "baseline"), ("baseline", "distill")):
+        row = table[(table["arm"] == arm) & (table["other_arm"] == other_arm)
+                    & (table["split"] == "dev")] if len(table) else table
+        if not len(row) or not bool(row.iloc[0]["equal_compute"]):
+            continue
+        dev, test = say(arm, other_arm, "dev"), say(arm, other_arm, "test")
+        parts.append(f"at equal compute (as many sentences seen in every pair), this study's "
+                     f"{arm} arm − the {other_arm} arm of study {other.study_name!r}, dev: {dev}"
+                     + (f", and test (exploratory): {test}" if test else ""))
     return Against(True, other.study_name, tuple(ignored), pairs, table, method,
                    "; ".join(parts) + ".")
 

@@ -725,7 +725,8 @@ def _section_tables(report: A.Report) -> dict[str, list[tuple[str, str, pd.DataF
         out["cost"].append(("cost_workers", "Trials per worker", k.workers))
     a = report.against
     if a is not None and len(a.table):
-        out["against"].append(("against", f"This study − study {a.other}, per arm", a.table))
+        out["against"].append(("against", f"This study − study {a.other}, per arm, and each "
+                               "study's distill arm against the other's baseline", a.table))
     if a is not None and len(a.pairs):
         out["against"].append(("against_pairs", "Matched trials (other_: the other study)",
                                 a.pairs))

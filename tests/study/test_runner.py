@@ -224,8 +224,14 @@ def test_confirm_fix_replaces_a_parameter_and_a_remade_augmented_set_is_refused(
         report.header.note
     a = report.against
     assert a.available and a.ignored == ("augment_factor",) and len(a.pairs) == 2
-    rows = a.table.set_index(["arm", "split"])
-    assert rows.loc[("baseline", "dev"), "equal"] == 2
+    rows = a.table.set_index(["arm", "other_arm", "split"])
+    assert rows.loc[("baseline", "baseline", "dev"), "equal"] == 2
+    # this study's distill arm saw 3x the sentences of the source's arms (no augmented rows);
+    # this study's baseline as many as the source's distill arm: that row is at equal compute
+    assert rows.loc[("distill", "baseline", "dev"), "sentences_ratio"] == 3.0
+    assert not rows.loc[("distill", "baseline", "dev"), "equal_compute"]
+    assert rows.loc[("baseline", "distill", "dev"), "equal_compute"]
+    assert "this study's baseline arm − the distill arm of study 'explore', dev:" in a.conclusion
     assert (a.pairs["distill_sentences_seen"] == 3 * a.pairs["other_distill_sentences_seen"]).all()
     assert "baseline arm, dev: equal in all 2 pairs" in a.conclusion
     assert "augment_factor = 2 here, own there" in a.method
