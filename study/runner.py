@@ -558,25 +558,30 @@ def _enqueue_confirms(source: optuna.Study, study: optuna.Study, top: int, seeds
     Configurations are ranked by their mean objective over all their COMPLETE trials in the
     source (seed replicates included); the seeds are the ones the source ran, the first
     trial's first, then new derived ones when ``seeds`` asks for more; ``fixes`` replace
-    parameters of every configuration. Idempotent.
+    parameters of every configuration. Trials are enqueued seed-major (every configuration's
+    first seed, then every configuration's second, ...), so that a study stopped part-way
+    holds the configurations evenly and its first pairs are comparable. Idempotent.
     """
     ranked = _ranked_configs(source, top)
     existing = {(int(t.user_attrs["confirm_of"]), int(t.user_attrs.get("seed", -1)))
                 for t in study.get_trials(deepcopy=False)
                 if "confirm_of" in t.user_attrs and t.state != TrialState.FAIL}
     study_seed = int(source.user_attrs.get("seed", 0))
-    added = 0
+    wanted = []
     for g in ranked:
         first = g[0]
-        wanted = list(dict.fromkeys(int(t.user_attrs["seed"]) for t in g
-                                    if "seed" in t.user_attrs))
+        mine = list(dict.fromkeys(int(t.user_attrs["seed"]) for t in g if "seed" in t.user_attrs))
         j = 0
-        while len(wanted) < seeds:
+        while len(mine) < seeds:
             j += 1
             seed = derive_seed(study_seed, first.number, 2000 + j)
-            if seed not in wanted:
-                wanted.append(seed)
-        for k, seed in enumerate(wanted[:seeds]):
+            if seed not in mine:
+                mine.append(seed)
+        wanted.append(mine[:seeds])
+    added = 0
+    for k in range(seeds):
+        for g, mine in zip(ranked, wanted):
+            first, seed = g[0], mine[k]
             if (first.number, seed) in existing:
                 continue
             attrs = {"seed": seed, "confirm_of": first.number}

@@ -112,6 +112,9 @@ def test_confirm_reruns_the_best_configurations_at_another_budget(tiny_run, caps
     trials = study.get_trials(deepcopy=False)
     assert len(trials) == 2 * len(best_two)
     assert all(t.state == TrialState.COMPLETE for t in trials)  # confirm never prunes
+    # seed-major: both configurations' first seeds, then both second seeds
+    assert [t.user_attrs["confirm_of"] for t in trials] == [t.number for t in best_two] * 2
+    assert ["replicate_of" in t.user_attrs for t in trials] == [False, False, True, True]
     n_train = json.loads((tiny_run / "run.json").read_text())["sizes"]["train"]
     assert n_train > 60 and all(t.user_attrs["budget"]["train_size"] == n_train for t in trials)
     for src in best_two:
