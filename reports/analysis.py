@@ -1735,6 +1735,7 @@ def against(inputs: ReportInputs, frame: pd.DataFrame, other: ReportInputs, *,
     labels = {c: f"c{i}" for i, c in enumerate(dict.fromkeys(pairs["config"]))}
     pairs["config"] = pairs["config"].map(labels)
     strata = pairs["config"].to_numpy() if pairs["config"].duplicated().any() else None
+
     def seen(arm: str, prefix: str) -> np.ndarray:
         if arm == "gap":
             return np.full(len(pairs), np.nan)
@@ -1766,14 +1767,17 @@ def against(inputs: ReportInputs, frame: pd.DataFrame, other: ReportInputs, *,
                       "equal_compute": known and bool((n_this == n_other).all())})
     table = pd.DataFrame(table)
 
-    def say(arm: str, other_arm: str, split: str) -> str | None:
+    def row_of(arm: str, other_arm: str, split: str) -> pd.Series | None:
         if not len(table):
             return None
-        row = table[(table["arm"] == arm) & (table["other_arm"] == other_arm)
-                    & (table["split"] == split)]
-        if not len(row):
+        rows = table[(table["arm"] == arm) & (table["other_arm"] == other_arm)
+                     & (table["split"] == split)]
+        return rows.iloc[0] if len(rows) else None
+
+    def say(arm: str, other_arm: str, split: str) -> str | None:
+        r = row_of(arm, other_arm, split)
+        if r is None:
             return None
-        r = row.iloc[0]
         iv = stats.Interval(r.mean_diff, r.mean_diff_low, r.mean_diff_high)
         if r.equal == r.n:
             return f"equal in all {r.n} pairs"
@@ -1793,9 +1797,8 @@ def against(inputs: ReportInputs, frame: pd.DataFrame, other: ReportInputs, *,
             parts.append(f"{label}: {said}")
     # one study's distill arm against the other's baseline, where both saw as many sentences
     for arm, other_arm in (("distill", "baseline"), ("baseline", "distill")):
-        row = table[(table["arm"] == arm) & (table["other_arm"] == other_arm)
-                    & (table["split"] == "dev")] if len(table) else table
-        if not len(row) or not bool(row.iloc[0]["equal_compute"]):
+        r = row_of(arm, other_arm, "dev")
+        if r is None or not bool(r["equal_compute"]):
             continue
         dev, test = say(arm, other_arm, "dev"), say(arm, other_arm, "test")
         parts.append(f"at equal compute (as many sentences seen in every pair), this study's "
