@@ -918,15 +918,7 @@ def _spawn_workers(p: Prepared, stop: GracefulStop, out) -> int:
     print(f"started {len(procs)} worker(s): pids {', '.join(str(q.pid) for q in procs)}; "
           f"{threads} thread(s) each" if not any(d.startswith('cuda') for d in p.devices)
           else f"started {len(procs)} worker(s), one per GPU", file=out, flush=True)
-    forwarded = False
-    while any(q.poll() is None for q in procs):
-        if stop.requested and not forwarded:
-            for q in procs:
-                if q.poll() is None:
-                    q.send_signal(signal.SIGTERM)
-            forwarded = True
-        time.sleep(0.1)
-    codes = [q.returncode for q in procs]
+    codes = _wait_all(procs, stop)
     died = [(i, c) for i, c in enumerate(codes) if c not in (0, 130, 143)]
     for i, c in died:
         how = f"signal {-c}" if c < 0 else f"status {c}"
@@ -935,6 +927,22 @@ def _spawn_workers(p: Prepared, stop: GracefulStop, out) -> int:
     if any(c in (130, 143) for c in codes) and not stop.requested:
         stop.signum = signal.SIGTERM  # a worker was stopped from outside: report it
     return 0 if not died else 1
+
+
+def _wait_all(procs: list, stop: GracefulStop, interval: float = 0.1) -> list[int]:
+    """Wait for every process, forwarding a stop request to those still running; return their
+    exit codes. Every process is polled each round, so one that ends before the others is
+    reaped at once (no zombie) rather than when those listed before it have ended."""
+    forwarded = False
+    while True:
+        running = [q for q in procs if q.poll() is None]  # not any(): it would stop polling
+        if not running:
+            return [q.returncode for q in procs]
+        if stop.requested and not forwarded:
+            for q in running:
+                q.send_signal(signal.SIGTERM)
+            forwarded = True
+        time.sleep(interval)
 
 
 def _has_fileno(stream) -> bool:

@@ -468,3 +468,47 @@ def test_a_joining_process_counts_running_trials_in_its_target(capsys):
         study.ask()
     assert _queued_target(study, 0, "confirm", sys.stdout) is None
     assert "confirm: nothing to run" in capsys.readouterr().out
+
+
+class _FakeProc:
+    """A worker process that ends after ``rounds`` polls (None: when sent a signal)."""
+
+    def __init__(self, rounds: int | None, code: int = 0) -> None:
+        self.rounds, self.code, self.polls = rounds, code, 0
+        self.returncode: int | None = None
+        self.reaped_at: int | None = None
+        self.signals: list[int] = []
+
+    def poll(self):
+        self.polls += 1
+        if self.returncode is None and self.rounds is not None and self.polls > self.rounds:
+            self.returncode = self.code
+        return self.returncode
+
+    def send_signal(self, sig) -> None:
+        self.signals.append(sig)
+        self.rounds = self.polls  # ends at its next poll, as a worker's graceful stop does
+
+
+def test_wait_all_reaps_a_worker_that_ends_while_an_earlier_one_still_runs():
+    from study.objective import GracefulStop
+    from study.runner import _wait_all
+
+    slow, quick = _FakeProc(rounds=50), _FakeProc(rounds=1, code=3)
+    codes = _wait_all([slow, quick], GracefulStop(), interval=0)
+    assert codes == [0, 3]
+    # The quick worker's exit was collected as soon as it ended (by its second poll), not
+    # left a zombie until the slow one ended: every worker is polled every round.
+    assert quick.polls >= 50
+
+
+def test_wait_all_forwards_a_stop_once_to_the_workers_still_running():
+    from study.objective import GracefulStop
+    from study.runner import _wait_all
+
+    stop = GracefulStop()
+    stop.signum = signal.SIGTERM
+    done, running = _FakeProc(rounds=0), _FakeProc(rounds=None, code=143)
+    codes = _wait_all([done, running], stop, interval=0)
+    assert codes == [0, 143]
+    assert running.signals == [signal.SIGTERM] and done.signals == []
