@@ -580,7 +580,7 @@ def _enqueue_confirms(source: optuna.Study, study: optuna.Study, top: int, seeds
         wanted.append(mine[:seeds])
     added = 0
     for k in range(seeds):
-        for g, mine in zip(ranked, wanted):
+        for g, mine in zip(ranked, wanted, strict=True):
             first, seed = g[0], mine[k]
             if (first.number, seed) in existing:
                 continue
