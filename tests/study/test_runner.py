@@ -476,7 +476,6 @@ class _FakeProc:
     def __init__(self, rounds: int | None, code: int = 0) -> None:
         self.rounds, self.code, self.polls = rounds, code, 0
         self.returncode: int | None = None
-        self.reaped_at: int | None = None
         self.signals: list[int] = []
 
     def poll(self):
