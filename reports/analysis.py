@@ -460,31 +460,34 @@ def _verdict(s: stats.GapSummary, alpha: float = 0.05) -> str:
         f"P(distill > baseline) = {s.p_better.estimate:.2f}, 95% CI "
         f"{s.p_better.low:.2f}–{s.p_better.high:.2f}; n = {s.n})"
     )
-    judged = _judge(s.mean, s.wilcoxon_p, s.n, alpha)
+    judged = _judge(s.mean, s.wilcoxon_p, s.n, alpha, s.ties)
     if judged == "higher":
         return f"distillation beats the baseline by {body}"
     if judged == "lower":
         return f"distillation trails the baseline by {body}"
-    return f"{_undecided(judged, s.n)}: mean gap {body}"
+    return f"{_undecided(judged, s.n, s.ties)}: mean gap {body}"
 
 
-def _judge(iv: stats.Interval, wilcoxon_p: float, n: int, alpha: float = 0.05) -> str:
+def _judge(iv: stats.Interval, wilcoxon_p: float, n: int, alpha: float = 0.05,
+           ties: int = 0) -> str:
     """"higher" or "lower" when the bootstrap interval is clear of zero and the signed-rank test
-    agrees; "too_few" when the interval is clear but ``n`` pairs are too few for the test ever
-    to agree (a direction the data suggest and cannot yet confirm); else "none"."""
+    agrees; "too_few" when the interval is clear but ``n`` pairs (``ties`` of them with a zero
+    gap, which carry no sign) are too few for the test ever to agree (a direction the data
+    suggest and cannot yet confirm); else "none"."""
     if not (np.isfinite(iv.low) and (iv.low > 0 or iv.high < 0)):
         return "none"
     if np.isfinite(wilcoxon_p) and wilcoxon_p < alpha:
         return "higher" if iv.estimate > 0 else "lower"
-    return "too_few" if n >= 1 and not stats.wilcoxon_min_p(n) < alpha else "none"
+    return "too_few" if n >= 1 and not stats.wilcoxon_min_p(n, ties) < alpha else "none"
 
 
-def _undecided(judged: str, n: int) -> str:
+def _undecided(judged: str, n: int, ties: int = 0) -> str:
     """The words for a :func:`_judge` verdict that claims no difference."""
     if judged != "too_few":
         return "no difference detectable"
-    smallest = stats.wilcoxon_min_p(n)
-    test = (f"the signed-rank test's smallest p with {n} pairs is {smallest:.3g}"
+    smallest = stats.wilcoxon_min_p(n, ties)
+    pairs = f"{n} pairs" + (f", {ties} of them tied," if ties else "")
+    test = (f"the signed-rank test's smallest p with {pairs} is {smallest:.3g}"
             if np.isfinite(smallest) else "the signed-rank test needs at least 2 pairs")
     return f"too few pairs to decide (the bootstrap interval is clear of zero, but {test})"
 
@@ -536,7 +539,8 @@ def paired_comparison(
         "with a handful of seeds the bootstrap interval is narrow, so read it with the test. "
         "A difference is claimed when both the interval excludes zero and Wilcoxon p < 0.05; "
         "with 5 pairs or fewer the test cannot reach 0.05 whatever the data (its smallest p is "
-        "2/2^n), so an interval clear of zero is then reported as too few pairs to decide. "
+        "2/2^n, n counting only the pairs whose gap is not exactly zero: a tie has no sign), so "
+        "an interval clear of zero is then reported as too few pairs to decide. "
         "Subgroup p-values are not corrected for multiple comparisons."
     )
     used = frame[frame["primary"]]
@@ -1781,8 +1785,9 @@ def against(inputs: ReportInputs, frame: pd.DataFrame, other: ReportInputs, *,
         iv = stats.Interval(r.mean_diff, r.mean_diff_low, r.mean_diff_high)
         if r.equal == r.n:
             return f"equal in all {r.n} pairs"
-        judged = _judge(iv, r.wilcoxon_p, r.n)
-        word = f"{judged} here" if judged in ("higher", "lower") else _undecided(judged, r.n)
+        judged = _judge(iv, r.wilcoxon_p, r.n, ties=r.equal)
+        word = (f"{judged} here" if judged in ("higher", "lower")
+                else _undecided(judged, r.n, r.equal))
         return (f"{word}: {_pts(iv.estimate)} points ({_ci_pts(iv)}, Wilcoxon "
                 f"{_p(r.wilcoxon_p)}, n = {r.n}, {r.equal} equal)")
 

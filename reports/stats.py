@@ -64,6 +64,7 @@ class GapSummary(NamedTuple):
     median: Interval
     wilcoxon_p: float
     p_better: Interval
+    ties: int = 0  # pairs whose gap is exactly 0 (the signed-rank test gives them no sign)
 
 
 class McNemarResult(NamedTuple):
@@ -152,10 +153,15 @@ def wilcoxon_p(gaps: np.ndarray) -> float:
         return float(stats.wilcoxon(gaps, zero_method="pratt").pvalue)
 
 
-def wilcoxon_min_p(n: int) -> float:
-    """The smallest two-sided p :func:`wilcoxon_p` can give with ``n`` pairs (all gaps of one
-    sign, no ties): 2 / 2**n for small n, so n <= 5 pairs can never reach p < 0.05."""
-    return wilcoxon_p(np.arange(1, n + 1, dtype=float)) if n >= 2 else float("nan")
+def wilcoxon_min_p(n: int, ties: int = 0) -> float:
+    """The smallest two-sided p :func:`wilcoxon_p` can give with ``n`` pairs of which ``ties``
+    have a gap of exactly zero (every other gap of one sign): 2 / 2**(n - ties) for small n, so
+    5 or fewer untied pairs can never reach p < 0.05, however many tied pairs come with them."""
+    if n < 2:
+        return float("nan")
+    ties = min(max(int(ties), 0), n)
+    gaps = np.concatenate([np.zeros(ties), np.arange(1, n - ties + 1, dtype=float)])
+    return wilcoxon_p(gaps)
 
 
 def _half_credit_mean(wins: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -222,6 +228,7 @@ def gap_summary(
         median=interval(gaps, np.median),
         wilcoxon_p=wilcoxon_p(gaps),
         p_better=better,
+        ties=int((gaps == 0).sum()),
     )
 
 

@@ -12,6 +12,7 @@ import pytest
 from optuna.trial import TrialState
 
 from reports import analysis as A
+from reports import stats
 from reports.inputs import inputs_from_study
 from reports.synthetic import SyntheticSpec, make_study, make_teacher
 
@@ -401,6 +402,23 @@ def test_a_confirmation_with_seeds_is_judged_over_its_seeds(gap_mean, verdict):
         assert seeds["mean_gap_low"] > 0.02 and seeds["wilcoxon_p"] < 0.05
     else:
         assert seeds["mean_gap_low"] <= 0 <= seeds["mean_gap_high"] or seeds["wilcoxon_p"] > 0.05
+
+
+def test_a_tied_pair_counts_against_what_the_signed_rank_test_can_reach():
+    """Six pairs, one tied and five positive: the signed-rank test's best is then 2/2^5, so an
+    interval clear of zero is "too few pairs", not "no difference detectable"; a sixth
+    positive pair in place of the tie decides."""
+    baseline = np.full(6, 0.86)
+    tied = stats.gap_summary(baseline + [0.0, 0.01, 0.012, 0.014, 0.016, 0.018], baseline,
+                             n_resamples=999)
+    assert tied.ties == 1 and tied.mean.low > 0 and tied.wilcoxon_p == pytest.approx(0.0625)
+    assert A._verdict(tied).startswith(
+        "too few pairs to decide (the bootstrap interval is clear of zero, but the signed-rank "
+        "test's smallest p with 6 pairs, 1 of them tied, is 0.0625)")
+    untied = stats.gap_summary(baseline + [0.008, 0.01, 0.012, 0.014, 0.016, 0.018], baseline,
+                               n_resamples=999)
+    assert untied.ties == 0
+    assert A._verdict(untied).startswith("distillation beats the baseline by +1.3 points")
 
 
 def test_trials_that_asked_for_augmented_rows_but_saw_none_are_named():

@@ -192,3 +192,15 @@ def test_the_smallest_signed_rank_p_a_number_of_pairs_can_give(n, smallest):
     assert stats.wilcoxon_min_p(n) == pytest.approx(smallest)
     # and it is attained: n gaps of one sign
     assert stats.wilcoxon_p(np.linspace(0.01, 0.02, n)) == pytest.approx(smallest)
+
+
+@pytest.mark.parametrize(("n", "ties", "smallest"),
+                         [(6, 0, 0.03125), (6, 1, 0.0625), (7, 1, 0.03125), (8, 3, 0.0625),
+                          (3, 3, 1.0)])
+def test_tied_pairs_carry_no_sign_so_they_raise_the_smallest_p(n, ties, smallest):
+    assert stats.wilcoxon_min_p(n, ties) == pytest.approx(smallest)
+    # attained by the other n - ties gaps all of one sign
+    gaps = np.concatenate([np.zeros(ties), np.linspace(0.01, 0.02, n - ties)])
+    assert stats.wilcoxon_p(gaps) == pytest.approx(smallest)
+    summary = stats.gap_summary(0.8 + gaps, np.full(n, 0.8), n_resamples=99)
+    assert summary.n == n and summary.ties == ties
