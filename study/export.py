@@ -1,7 +1,7 @@
 """Exported students: retrain a trial, save it self-contained, evaluate and predict with it.
 
 A student file is ``torch.save`` of ``{"format", "sha256", "payload"}`` where ``payload`` is
-itself the ``torch.save`` bytes of everything needed to classify raw text without the run
+itself the ``torch.save`` bytes (kept as a uint8 tensor) of everything needed to classify raw text without the run
 directory: the weights, the config, the frozen embedding matrix, the teacher tokenizer's saved
 files (as bytes), the truncation length, the teacher/data hashes and the dev accuracy. The
 sha256 of the payload is checked before anything in it is used, and both levels load with
@@ -94,8 +94,11 @@ def save_student(path: str | os.PathLike, payload: dict) -> str:
     torch.save(payload, inner)
     body = inner.getvalue()
     digest = hashlib.sha256(body).hexdigest()
+    # As a uint8 tensor: torch.save pickles a bytes object with protocol 2, as latin-1 text
+    # re-encoded in UTF-8, which makes the file about 1.5x the payload.
+    packed = torch.frombuffer(bytearray(body), dtype=torch.uint8)
     with atomic_write(path) as f:
-        torch.save({"format": FORMAT, "sha256": digest, "payload": body}, f)
+        torch.save({"format": FORMAT, "sha256": digest, "payload": packed}, f)
     return digest
 
 
@@ -124,6 +127,8 @@ def _read_verified(path: Path) -> dict:
         raise ArtifactError(f"{path}: not a distill-study student file (format "
                             f"{outer.get('format') if isinstance(outer, dict) else None!r})")
     body = outer.get("payload")
+    if isinstance(body, torch.Tensor) and body.dtype == torch.uint8 and body.dim() == 1:
+        body = body.numpy().tobytes()  # files written before the payload was a tensor hold bytes
     if not isinstance(body, bytes) or hashlib.sha256(body).hexdigest() != outer.get("sha256"):
         raise ArtifactError(f"{path}: payload does not match its sha256 (corrupt or edited); "
                             "export it again")

@@ -215,3 +215,19 @@ def test_confirm_keeps_weights_from_the_command_line(monkeypatch, argv, keep):
     args = parser.parse_args([*argv, "--run", "r", "--name", "c"])
     args.func(args)
     assert captured["o"].keep_weights is keep
+
+
+def test_the_file_is_the_size_of_its_payload_and_older_files_still_load(exported, tmp_path):
+    """The payload is stored as a uint8 tensor: a bytes object would be pickled (protocol 2) as
+    latin-1 text in UTF-8, every byte >= 0x80 taking two. Files written that way still load."""
+    _run, out, summary = exported
+    outer = torch.load(out, map_location="cpu", weights_only=True)
+    packed = outer["payload"]
+    body = packed.numpy().tobytes() if isinstance(packed, torch.Tensor) else packed
+    high = sum(1 for b in body if b >= 0x80)
+    assert high > 0.1 * len(body)  # float weights: the case that used to grow
+    assert out.stat().st_size - len(body) < 0.5 * high  # a zip record of ~2 KB, no more
+    older = tmp_path / "older.pt"
+    torch.save({**outer, "payload": body}, older)
+    assert older.stat().st_size > len(body) + 0.9 * high
+    assert load_student(older).meta["trial"] == summary["trial"]
