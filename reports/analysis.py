@@ -1765,7 +1765,7 @@ def against(inputs: ReportInputs, frame: pd.DataFrame, other: ReportInputs, *,
                       "mean_diff": s.mean.estimate, "mean_diff_low": s.mean.low,
                       "mean_diff_high": s.mean.high, "wilcoxon_p": s.wilcoxon_p,
                       "p_this_better": s.p_better.estimate,
-                      "equal": int((a[ok] == b[ok]).sum()),
+                      "equal": s.ties,
                       "sentences_ratio": (float(np.median(n_this / n_other)) if known
                                           else np.nan),
                       "equal_compute": known and bool((n_this == n_other).all())})

@@ -1,10 +1,10 @@
 """Exported students: retrain a trial, save it self-contained, evaluate and predict with it.
 
 A student file is ``torch.save`` of ``{"format", "sha256", "payload"}`` where ``payload`` is
-itself the ``torch.save`` bytes (kept as a uint8 tensor) of everything needed to classify raw text without the run
-directory: the weights, the config, the frozen embedding matrix, the teacher tokenizer's saved
-files (as bytes), the truncation length, the teacher/data hashes and the dev accuracy. The
-sha256 of the payload is checked before anything in it is used, and both levels load with
+itself the ``torch.save`` bytes (kept as a uint8 tensor) of everything needed to classify raw
+text without the run directory: the weights, the config, the frozen embedding matrix, the
+teacher tokenizer's saved files (as bytes), the truncation length, the teacher/data hashes and
+the dev accuracy. The sha256 of the payload is checked before anything in it is used, and both levels load with
 ``weights_only=True`` (no pickled code).
 """
 
