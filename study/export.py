@@ -4,8 +4,8 @@ A student file is ``torch.save`` of ``{"format", "sha256", "payload"}`` where ``
 itself the ``torch.save`` bytes (kept as a uint8 tensor) of everything needed to classify raw
 text without the run directory: the weights, the config, the frozen embedding matrix, the
 teacher tokenizer's saved files (as bytes), the truncation length, the teacher/data hashes and
-the dev accuracy. The sha256 of the payload is checked before anything in it is used, and both levels load with
-``weights_only=True`` (no pickled code).
+the dev accuracy. The sha256 of the payload is checked before anything in it is used, and
+both levels load with ``weights_only=True`` (no pickled code).
 """
 
 from __future__ import annotations
